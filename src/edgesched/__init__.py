@@ -1,0 +1,12 @@
+"""edgesched: learning-based scheduling of AI workloads on distributed edge clusters."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("edgesched")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = ["__version__"]

@@ -1,0 +1,168 @@
+"""The `edgesched` command.
+
+Every subcommand validates its input before doing any work; bad input ends with a
+one-paragraph message on standard error and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from edgesched import __version__
+from edgesched.core.errors import ConfigError, EdgeschedError
+
+EXIT_USAGE = 2
+
+Command = Callable[[argparse.Namespace], int]
+_COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None], Command]] = []
+
+
+def command(name: str, help: str, configure: Callable[[argparse.ArgumentParser], None]):  # noqa: A002
+    """Register a subcommand: its name, one-line help, argument set-up and handler."""
+
+    def add(fn: Command) -> Command:
+        _COMMANDS.append((name, help, configure, fn))
+        return fn
+
+    return add
+
+
+# ----------------------------------------------------------------------------- scenarios
+
+
+def _scenarios_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--world", choices=["placement", "dispatch"], help="list one world only")
+
+
+@command("scenarios", "list the shipped scenario presets with a one-line description each",
+         _scenarios_args)
+def _scenarios(args: argparse.Namespace) -> int:
+    from edgesched.experiments.scenarios import all_presets
+
+    rows = [r for r in all_presets() if args.world in (None, r[0])]
+    width = max(len(name) for _, name, _ in rows)
+    for world, name, text in rows:
+        print(f"{name:<{width}}  [{world}]  {text}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- compare
+
+
+def _compare_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "scenario", nargs="?", default="synthetic-3",
+        help="a preset name (see `edgesched scenarios`) or the path of a scenario YAML file "
+        "(default: synthetic-3)",
+    )
+    p.add_argument(
+        "--schedulers", metavar="A,B,...",
+        help="comma-separated scheduler names (default: every scheduler of the scenario's world)",
+    )
+    p.add_argument(
+        "--seeds", default="5", metavar="SEEDS",
+        help="a count N (seeds 0..N-1), a range A-B, or a list a,b,c (default: 5)",
+    )
+    p.add_argument(
+        "--trace", type=Path, metavar="FILE",
+        help="placement: replace the workload by a CSV trace with columns arrival_s, "
+        "duration_s, cpus, gpus and optional type, name",
+    )
+    p.add_argument(
+        "--checkpoint", type=Path, metavar="PATH",
+        help="a learned scheduler's checkpoint to use instead of the shipped one",
+    )
+    p.add_argument(
+        "--lambda", dest="lam", type=float, metavar="X",
+        help="dispatch: clients per minute per access point (default: the scenario's)",
+    )
+    p.add_argument(
+        "--pattern", choices=["fast", "steady"],
+        help="dispatch: a load pattern changing every 150 s instead of a constant lambda",
+    )
+    p.add_argument(
+        "--duration", type=float, metavar="SECONDS",
+        help="dispatch: simulated seconds per run (default: the scenario's)",
+    )
+    p.add_argument(
+        "--out", type=Path, metavar="DIR",
+        help="results folder, which must not exist or be empty "
+        "(default: runs/{scenario}__{timestamp}/)",
+    )
+    p.add_argument(
+        "--jobs", type=int, metavar="N",
+        help="worker processes (default: one per core; 1 runs in this process)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+@command("compare", "run every scheduler on a scenario over several seeds, print a table, "
+         "write results, summary and plots", _compare_args)
+def _compare(args: argparse.Namespace) -> int:
+    from edgesched.experiments.backend import CompareOptions
+    from edgesched.experiments.compare import compare
+    from edgesched.experiments.output import parse_seeds
+
+    seeds = parse_seeds(args.seeds)
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs}: expected a whole number >= 1.")
+    names = None
+    if args.schedulers:
+        names = [s.strip() for s in args.schedulers.split(",") if s.strip()]
+        if not names:
+            raise ConfigError("--schedulers: expected at least one scheduler name.")
+    options = CompareOptions(
+        trace=args.trace, checkpoint=args.checkpoint, lam=args.lam, pattern=args.pattern,
+        duration=args.duration,
+    )
+    result = compare(
+        args.scenario, schedulers=names, seeds=seeds, out=args.out, jobs=args.jobs,
+        options=options, progress=False if args.no_progress else None,
+    )
+    print(result.table)
+    print(f"\nresults written to {result.out_dir}/")
+    return 0
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgesched",
+        description="Learning-based scheduling of AI workloads on distributed edge clusters: "
+        "simulate, compare, train and run schedulers.",
+    )
+    parser.add_argument("--version", action="version", version=f"edgesched {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, text, configure, fn in _COMMANDS:
+        p = sub.add_parser(name, help=text, description=text)
+        configure(p)
+        p.set_defaults(func=fn)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"edgesched: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except EdgeschedError as exc:
+        print(f"edgesched: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("edgesched: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

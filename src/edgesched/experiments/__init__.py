@@ -1,0 +1,1 @@
+"""Running many (scheduler, scenario, seed) cells, writing result tables, summaries and plots."""
