@@ -1,0 +1,62 @@
+"""The one scheduler interface of the placement world, and its registry.
+
+Hand-written and learned schedulers are the same kind of object: the simulator, the RL
+environments and the experiment runner drive them only through these three methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from edgesched.core.registry import Registry
+from edgesched.core.resources import Vector
+
+if TYPE_CHECKING:
+    from edgesched.placement.sim import Decision, PlacementSim
+
+
+class PlacementScheduler:
+    """Decides, per round, which pending task each cluster starts and with what allocation.
+
+    Attributes:
+        name: the registry name.
+        elastic: True when :meth:`reallocate` may change running tasks' allocations at the
+            start of a timestep (paying the switching overhead).
+    """
+
+    name = "base"
+    elastic = False
+
+    def reset(self, sim: PlacementSim, rng: np.random.Generator) -> None:
+        """Called once before the first timestep; ``rng`` is the run's policy stream."""
+        self.rng = rng
+
+    def reallocate(self, sim: PlacementSim) -> dict[int, Vector] | None:
+        """New allocations of running tasks (task id -> allocation, all-zero pauses)."""
+        return None
+
+    def decide(self, sim: PlacementSim) -> Sequence[Decision | None]:
+        """One decision (or None to skip) per cluster for this round."""
+        raise NotImplementedError
+
+
+SCHEDULERS: Registry[PlacementScheduler] = Registry("placement scheduler")
+
+
+def make(name: str) -> PlacementScheduler:
+    """A fresh scheduler by registry name (raises ConfigError listing known names)."""
+    _load_builtin()
+    return SCHEDULERS.make(name)
+
+
+def names() -> list[str]:
+    _load_builtin()
+    return SCHEDULERS.names()
+
+
+def _load_builtin() -> None:
+    # importing the modules registers the built-in schedulers
+    from edgesched.placement.schedulers import optimus, simple, tiresias  # noqa: F401

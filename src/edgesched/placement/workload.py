@@ -1,0 +1,162 @@
+"""The tasks of one run: drawn from a scenario's workload, or replayed from a CSV trace."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgesched.core.arrivals import PiecewiseRate
+from edgesched.core.errors import ConfigError
+from edgesched.core.resources import Vector, fits
+from edgesched.core.rng import RandomStreams
+from edgesched.core.tables import read_table
+from edgesched.placement.progress import ConstantSpeed, ProgressModel, TanhGpu
+from edgesched.placement.scenario import PlacementScenario
+
+TRACE_REQUIRED = {"arrival_s": "float", "duration_s": "float", "cpus": "int", "gpus": "int"}
+TRACE_OPTIONAL = {"type": "str", "name": "str"}
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    """One task as the workload defines it, before the world runs it."""
+
+    name: str
+    type_name: str
+    type_index: int
+    arrival: int
+    min: Vector
+    eligible: tuple[int, ...]
+    progress: ProgressModel
+
+
+@dataclass(frozen=True, slots=True)
+class TraceTask:
+    """A row of a trace, validated."""
+
+    line: int
+    arrival_s: float
+    duration_s: float
+    min: Vector
+    type_name: str
+    name: str | None
+
+
+def read_trace(path: str | Path, scenario: PlacementScenario) -> list[TraceTask]:
+    """Read and validate a trace for ``scenario`` (which must have resources cpu and gpu).
+
+    Raises:
+        ConfigError: a missing column, a non-numeric value, a negative time, a task that fits
+            no cluster; every message names the file, line and column.
+    """
+    path = Path(path)
+    if scenario.resources != ["cpu", "gpu"]:
+        raise ConfigError(
+            f"--trace {path}: traces give cpus and gpus, but scenario {scenario.name!r} has "
+            f"resources {scenario.resources}."
+        )
+    rows = read_table(path, TRACE_REQUIRED, TRACE_OPTIONAL, what="trace")
+    if not rows:
+        raise ConfigError(f"{path}: the trace has a header but no task.")
+    caps = scenario.capacities()
+    out: list[TraceTask] = []
+    for row in rows:
+        line = row["_line"]
+        for col in ("arrival_s", "cpus", "gpus"):
+            if row[col] < 0:
+                raise ConfigError(f"{path}, line {line}, column '{col}': expected >= 0, "
+                                  f"found {row[col]}.")
+        if row["duration_s"] <= 0:
+            raise ConfigError(f"{path}, line {line}, column 'duration_s': expected > 0, "
+                              f"found {row['duration_s']}.")
+        need = (row["cpus"], row["gpus"])
+        if not any(need):
+            raise ConfigError(f"{path}, line {line}, columns 'cpus', 'gpus': a task needs at "
+                              "least one CPU or GPU.")
+        if not any(fits(need, c) for c in caps):
+            raise ConfigError(f"{path}, line {line}: the task needs {need} (cpus, gpus), more "
+                              f"than any cluster of {scenario.name!r} has ({caps}).")
+        out.append(TraceTask(line, row["arrival_s"], row["duration_s"], need,
+                             row.get("type") or "trace", row.get("name")))
+    return out
+
+
+def eligible_clusters(
+    scenario: PlacementScenario, need: Vector, rng: np.random.Generator
+) -> tuple[int, ...]:
+    """Draw the eligible-cluster set of a task (SPEC-placement, connectivity).
+
+    Only clusters that could ever hold the task are drawn from (every cluster, in the presets).
+    """
+    caps = scenario.capacities()
+    cand = [i for i, c in enumerate(caps) if fits(need, c)]
+    conn = scenario.connectivity
+    if conn.model == "uniform":
+        k = int(rng.integers(1, len(cand) + 1))
+        picked = rng.choice(len(cand), size=k, replace=False)
+        return tuple(sorted(cand[i] for i in picked.tolist()))
+    bw = rng.uniform(0.0, conn.max_mbps, size=len(cand))
+    usable = [cand[i] for i in range(len(cand)) if bw[i] >= conn.threshold_mbps]
+    if not usable:  # no usable link: the task keeps its best one (our choice; spec is silent)
+        usable = [cand[int(np.argmax(bw))]]
+    return tuple(usable)
+
+
+def generate(scenario: PlacementScenario, streams: RandomStreams,
+             source: Path | None = None) -> list[TaskSpec]:
+    """Draw the tasks of one run: arrival timesteps, types and eligible sets."""
+    wl = scenario.workload
+    arrivals = PiecewiseRate(wl.arrivals.as_steps()).poisson_timesteps(streams["arrivals"],
+                                                                        wl.tasks)
+    probs = np.array([t.probability for t in wl.types])
+    types = streams["types"].choice(len(wl.types), size=wl.tasks, p=probs / probs.sum()).tolist()
+    models = [scenario.build_progress(t.progress, source) for t in wl.types]
+    conn_rng = streams["connectivity"]
+    out = []
+    for j, (arrival, ti) in enumerate(zip(arrivals, types, strict=True)):
+        tt = wl.types[ti]
+        need = tuple(tt.min)
+        out.append(TaskSpec(f"task-{j}", tt.name, ti, arrival, need,
+                            eligible_clusters(scenario, need, conn_rng), models[ti]))
+    return out
+
+
+def from_trace(scenario: PlacementScenario, trace: list[TraceTask],
+               streams: RandomStreams) -> list[TaskSpec]:
+    """Tasks of a trace: arrival and duration in seconds become timesteps of the scenario.
+
+    A task is resource-insensitive above its minimum (``trace_progress: constant``), or scales
+    as tanh(g/16) relative to its minimum (``trace_progress: tanh-gpu``).
+    """
+    ts = scenario.timestep_seconds
+    conn_rng = streams["connectivity"]
+    order = sorted(range(len(trace)), key=lambda i: (trace[i].arrival_s, i))
+    type_names = sorted({t.type_name for t in trace})
+    out = []
+    gpu = scenario.gpu_index()
+    for j in order:
+        row = trace[j]
+        duration = row.duration_s / ts
+        model: ProgressModel
+        if scenario.trace_progress == "tanh-gpu" and row.min[gpu] > 0:
+            model = ScaledTanh(gpu, duration, row.min[gpu])
+        else:
+            model = ConstantSpeed(duration)
+        out.append(TaskSpec(row.name or f"line-{row.line}", row.type_name,
+                            type_names.index(row.type_name), math.floor(row.arrival_s / ts),
+                            row.min, eligible_clusters(scenario, row.min, conn_rng), model))
+    return out
+
+
+class ScaledTanh(TanhGpu):
+    """A trace task of ``duration`` timesteps at its minimum g0, faster as tanh(g/16)."""
+
+    def __init__(self, gpu_index: int, duration: float, g0: int) -> None:
+        super().__init__(gpu_index, 16.0)
+        self.base = 1.0 / (duration * math.tanh(g0 / 16.0))
+
+    def speed(self, alloc: Vector, p: float) -> float:
+        return self.base * math.tanh(alloc[self.gpu_index] / 16.0)
