@@ -127,6 +127,38 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- train
+# (owned by the dispatch world's engineer; trainers live in edgesched.experiments.train)
+
+
+def _train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("agent", metavar="AGENT", help="the learned scheduler to train (e.g. aset)")
+    p.add_argument(
+        "scenario", nargs="?", default=None,
+        help="a preset name or a scenario YAML file (default: the agent's default scenario)",
+    )
+    p.add_argument("--steps", type=int, metavar="N", help="environment steps to train for")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="training seed (default 0)")
+    p.add_argument(
+        "--out", type=Path, metavar="DIR",
+        help="checkpoint folder, which must not exist or be empty "
+        "(default: runs/train-{agent}__{scenario}__{timestamp}/)",
+    )
+
+
+@command("train", "train a learned scheduler on a scenario and write its checkpoint",
+         _train_args)
+def _train(args: argparse.Namespace) -> int:
+    from edgesched.experiments.train import TrainOptions, train
+
+    result = train(
+        args.agent, args.scenario,
+        TrainOptions(steps=args.steps, seed=args.seed, out=args.out),
+    )
+    print(f"checkpoint written to {result.out_dir}/ ({result.info.get('wall_s')} s)")
+    return 0
+
+
 # ----------------------------------------------------------------------------- main
 
 

@@ -1,0 +1,173 @@
+"""ASET's environment: every window, pick the static policy that routes the next window.
+
+STATE
+    A float32 vector, for P applications, C clusters and K = 10 static policies:
+    ``[arrivals (P), active clients (P), measured utilisation (C), committed utilisation (C),
+    queue (C), last ratios (3), last choice (K)]`` where *arrivals* is the last window's new
+    clients of each application in clients per minute per access point / 100, *active clients*
+    the streams under way per access point / 100, *measured utilisation* each cluster's busy
+    fraction in the last window, *committed utilisation* the load routed to it now, *queue*
+    ``log1p`` of the mean queries waiting per accelerator at the last window's slot ends, *last
+    ratios* the last window's success, QoS-violation and rejection ratios, and *last choice*
+    a one-hot of the policy in force.
+
+ACTIONS
+    ``Discrete(K)``: the index of the static policy (in
+    :data:`edgesched.dispatch.policies.STATIC_NAMES` order) for the next window.
+
+REWARD
+    The success ratio of the window's queries (0 for a window without queries).
+
+EPISODE
+    One scenario run (default 600 s, 120 windows of 5 s); it ends by truncation (the time
+    limit), never by termination. ``lam`` and ``pattern`` may be lists to draw one per episode
+    from ``self.np_random`` (domain randomisation during training).
+
+REFERENCE
+    Castellano et al., "Scheduling Inference Workloads on Distributed Edge Clusters with
+    Reinforcement Learning" (2023).
+
+Example:
+    >>> env = aset_env(duration_s=20)
+    >>> obs, info = env.reset(seed=0)
+    >>> obs.shape == env.observation_space.shape
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from edgesched.dispatch.policies import POLICIES, STATIC_NAMES, StaticPolicy
+from edgesched.dispatch.scenario import DEFAULT_SCENARIO, load, with_load
+from edgesched.dispatch.simulator import Candidates, DispatchSim, WindowStats
+from edgesched.dispatch.world import World
+
+
+def obs_size(world: World) -> int:
+    """Length of the observation vector of a world."""
+    P, C = len(world.apps), world.n_clusters
+    return 2 * P + 3 * C + 3 + len(STATIC_NAMES)
+
+
+def observe(sim: DispatchSim, last_choice: int) -> np.ndarray:
+    """The observation of the simulator at a window boundary (see the module docstring)."""
+    w = sim.world
+    P, C, K = len(w.apps), w.n_clusters, len(STATIC_NAMES)
+    n_ap = max(len(w.access_points), 1)
+    out = np.zeros(obs_size(w), dtype=np.float32)
+    last: WindowStats | None = sim.last
+    now = sim.window * sim.window_s
+    lo = int(np.searchsorted(sim.t0, now - sim.max_stream_s, side="left"))
+    hi = sim._next_arrival
+    active = np.bincount(sim.app[lo:hi][sim.end[lo:hi] > now], minlength=P)
+    out[P : 2 * P] = active / n_ap / 100.0
+    o = 2 * P
+    out[o + C : o + 2 * C] = sim.utilisation()
+    if last is not None:
+        out[:P] = last.arrivals / (sim.window_s / 60.0) / n_ap / 100.0
+        out[o : o + C] = last.utilisation
+        out[o + 2 * C : o + 3 * C] = np.log1p(last.queue)
+        out[o + 3 * C : o + 3 * C + 3] = last.ratios()
+    if 0 <= last_choice < K:
+        out[o + 3 * C + 3 + last_choice] = 1.0
+    return np.clip(out, 0.0, 10.0)
+
+
+class PolicySelector:
+    """A dispatch scheduler that delegates every route to the static policy in force.
+
+    ``choice`` is the index of that policy; :meth:`begin_window` calls ``decide`` (if given)
+    with the simulator to set it for the window.
+    """
+
+    name = "selector"
+
+    def __init__(self, decide: Any = None, name: str = "selector") -> None:
+        self.name = name
+        self.decide = decide
+        self.policies: list[StaticPolicy] = [POLICIES.make(n) for n in STATIC_NAMES]
+        self.choice = 0
+
+    def reset(self, world: World, rng: np.random.Generator) -> None:
+        for p in self.policies:
+            p.reset(world, rng)
+
+    def begin_window(self, sim: DispatchSim) -> None:
+        if self.decide is not None:
+            self.choice = int(self.decide(sim, self.choice))
+
+    def route(self, sim: DispatchSim, cands: Candidates, room: np.ndarray) -> int:
+        return self.policies[self.choice].route(sim, cands, room)
+
+
+class AsetEnv(gym.Env[np.ndarray, np.int64]):
+    """The policy-selection environment (see the module docstring)."""
+
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 (Env declares it so)
+
+    def __init__(
+        self,
+        world: World,
+        *,
+        lam: float | Sequence[float] | None = None,
+        pattern: str | Sequence[str | None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.base = world
+        self.lams = [None] if lam is None else list(lam) if isinstance(lam, Sequence) else [lam]
+        self.patterns: list[str | None] = (
+            list(pattern) if isinstance(pattern, list | tuple) else [pattern]  # type: ignore[list-item]
+        )
+        n = obs_size(world)
+        self.observation_space = gym.spaces.Box(0.0, 10.0, shape=(n,), dtype=np.float32)
+        self.action_space = gym.spaces.Discrete(len(STATIC_NAMES))
+        self.selector = PolicySelector(name="aset-env")
+        self.sim: DispatchSim | None = None
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        rng = self.np_random
+        lam = self.lams[int(rng.integers(len(self.lams)))]
+        pattern = self.patterns[int(rng.integers(len(self.patterns)))]
+        world = with_load(self.base, lam=lam, pattern=pattern)
+        self.selector.choice = 0
+        self.sim = DispatchSim(world, self.selector, int(rng.integers(2**31 - 1)))
+        info = {"lam": world.scenario.load.lam, "pattern": world.scenario.load.pattern}
+        return observe(self.sim, -1), info
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if self.sim is None:
+            raise RuntimeError("call reset() before step()")
+        a = int(action)
+        if not self.action_space.contains(a):
+            raise ValueError(f"action {action!r} is not in {self.action_space}")
+        self.selector.choice = a
+        stats = self.sim.step_window()
+        success, violation, rejection = stats.ratios()
+        obs = observe(self.sim, a)
+        info = {"violation": violation, "rejection": rejection, "policy": STATIC_NAMES[a]}
+        return obs, float(success), False, self.sim.done, info
+
+
+def aset_env(scenario: str = DEFAULT_SCENARIO, **options: Any) -> AsetEnv:
+    """The ASET environment on a dispatch scenario (preset name or YAML path).
+
+    Args:
+        scenario: preset or file.
+        **options: ``lam`` and ``pattern`` (a value, or a list to draw from per episode),
+            ``duration_s`` (episode length in seconds).
+    """
+    duration = options.pop("duration_s", None)
+    lam = options.pop("lam", None)
+    pattern = options.pop("pattern", None)
+    if options:
+        raise TypeError(f"aset_env: unknown options {', '.join(options)}")
+    world = load(scenario, duration_s=duration)
+    return AsetEnv(world, lam=lam, pattern=pattern)
