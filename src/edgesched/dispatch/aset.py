@@ -30,7 +30,7 @@ from edgesched.dispatch.world import World
 #: Training defaults of the shipped checkpoint.
 TRAIN_LAMS = (20.0, 40.0, 60.0, 80.0, 100.0)
 TRAIN_PATTERNS: tuple[str | None, ...] = (None, None, "fast", "steady")
-DEFAULT_STEPS = 60_000
+DEFAULT_STEPS = 50_000
 
 
 def checkpoint_dir() -> Path:

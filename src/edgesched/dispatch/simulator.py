@@ -148,6 +148,7 @@ class QueryLog:
     stream: list[np.ndarray] = field(default_factory=list)
     app: list[np.ndarray] = field(default_factory=list)
     cluster: list[np.ndarray] = field(default_factory=list)
+    instance: list[np.ndarray] = field(default_factory=list)
     variant: list[np.ndarray] = field(default_factory=list)
     uplink_ms: list[np.ndarray] = field(default_factory=list)
     network_ms: list[np.ndarray] = field(default_factory=list)
@@ -335,6 +336,12 @@ class DispatchSim:
     def room(self, cands: Candidates) -> np.ndarray:
         """Which candidates fit on their cluster's least-committed accelerator now."""
         return self.cluster_min[cands.cluster] + cands.demand <= self.cap + 1e-12
+
+    def set_committed(self, loads: np.ndarray | list[float]) -> None:
+        """Overwrite the committed load of every accelerator (for tests and what-ifs)."""
+        self.acc_load[:] = loads
+        for c in range(self.world.n_clusters):
+            self._refresh(c)
 
     def utilisation(self) -> np.ndarray:
         """Committed load per cluster as a fraction of its accelerators [C]."""
@@ -576,6 +583,7 @@ class DispatchSim:
                 stream=q_stream,
                 app=q_app,
                 cluster=q_cl,
+                instance=q_acc,
                 variant=q_var,
                 uplink_ms=up_ms,
                 network_ms=net_ms,
@@ -634,6 +642,7 @@ class DispatchSim:
             stream=st,
             app=app,
             cluster=np.full(total, -1),
+            instance=np.full(total, -1),
             variant=np.full(total, -1),
             uplink_ms=zeros,
             network_ms=zeros,

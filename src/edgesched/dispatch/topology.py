@@ -178,9 +178,10 @@ def hierarchical(
 ) -> Topology:
     """An ISP-like tree: ``ap-M-C-A`` - ``co-M-C`` - ``metro-M`` - ``core`` - ``cloud``.
 
-    ``latency_ms`` and ``bandwidth_mbps`` map the link levels ``access`` (AP to CO),
+    ``latency_ms`` and ``bandwidth_mbps`` map the link levels ``access`` (AP to CO backhaul),
     ``co_metro``, ``metro_core`` and ``core_cloud`` to values; missing levels take the ASET
-    preset's (2, 1, 3, 15 ms; 50, 10 000, 40 000, 100 000 Mbps).
+    preset's (2, 1, 3, 15 ms; 10 000, 10 000, 40 000, 100 000 Mbps). The clients' own uplink
+    (50 Mbps in the preset) is not a link: the simulator charges it as the uplink delay.
 
     Example:
         >>> topo = hierarchical(metros=2, cos_per_metro=2)
@@ -194,7 +195,7 @@ def hierarchical(
             "hierarchical topology: metros, cos_per_metro and aps_per_co must be >= 1."
         )
     lat = {"access": 2.0, "co_metro": 1.0, "metro_core": 3.0, "core_cloud": 15.0}
-    bw = {"access": 50.0, "co_metro": 10_000.0, "metro_core": 40_000.0, "core_cloud": 100_000.0}
+    bw = {"access": 10_000.0, "co_metro": 10_000.0, "metro_core": 40_000.0, "core_cloud": 100_000.0}
     lat.update(latency_ms or {})
     bw.update(bandwidth_mbps or {})
     names, kinds, links = ["core"], ["core"], []
