@@ -20,7 +20,7 @@ Command = Callable[[argparse.Namespace], int]
 _COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None], Command]] = []
 
 
-def command(name: str, help: str, configure: Callable[[argparse.ArgumentParser], None]):  # noqa: A002
+def command(name: str, help: str, configure: Callable[[argparse.ArgumentParser], None]):
     """Register a subcommand: its name, one-line help, argument set-up and handler."""
 
     def add(fn: Command) -> Command:
@@ -37,8 +37,11 @@ def _scenarios_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--world", choices=["placement", "dispatch"], help="list one world only")
 
 
-@command("scenarios", "list the shipped scenario presets with a one-line description each",
-         _scenarios_args)
+@command(
+    "scenarios",
+    "list the shipped scenario presets with a one-line description each",
+    _scenarios_args,
+)
 def _scenarios(args: argparse.Namespace) -> int:
     from edgesched.experiments.scenarios import all_presets
 
@@ -54,53 +57,76 @@ def _scenarios(args: argparse.Namespace) -> int:
 
 def _compare_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "scenario", nargs="?", default="synthetic-3",
+        "scenario",
+        nargs="?",
+        default="synthetic-3",
         help="a preset name (see `edgesched scenarios`) or the path of a scenario YAML file "
         "(default: synthetic-3)",
     )
     p.add_argument(
-        "--schedulers", metavar="A,B,...",
+        "--schedulers",
+        metavar="A,B,...",
         help="comma-separated scheduler names (default: every scheduler of the scenario's world)",
     )
     p.add_argument(
-        "--seeds", default="5", metavar="SEEDS",
+        "--seeds",
+        default="5",
+        metavar="SEEDS",
         help="a count N (seeds 0..N-1), a range A-B, or a list a,b,c (default: 5)",
     )
     p.add_argument(
-        "--trace", type=Path, metavar="FILE",
+        "--trace",
+        type=Path,
+        metavar="FILE",
         help="placement: replace the workload by a CSV trace with columns arrival_s, "
         "duration_s, cpus, gpus and optional type, name",
     )
     p.add_argument(
-        "--checkpoint", type=Path, metavar="PATH",
+        "--checkpoint",
+        type=Path,
+        metavar="PATH",
         help="a learned scheduler's checkpoint to use instead of the shipped one",
     )
     p.add_argument(
-        "--lambda", dest="lam", type=float, metavar="X",
+        "--lambda",
+        dest="lam",
+        type=float,
+        metavar="X",
         help="dispatch: clients per minute per access point (default: the scenario's)",
     )
     p.add_argument(
-        "--pattern", choices=["fast", "steady"],
+        "--pattern",
+        choices=["fast", "steady"],
         help="dispatch: a load pattern changing every 150 s instead of a constant lambda",
     )
     p.add_argument(
-        "--duration", type=float, metavar="SECONDS",
+        "--duration",
+        type=float,
+        metavar="SECONDS",
         help="dispatch: simulated seconds per run (default: the scenario's)",
     )
     p.add_argument(
-        "--out", type=Path, metavar="DIR",
+        "--out",
+        type=Path,
+        metavar="DIR",
         help="results folder, which must not exist or be empty "
         "(default: runs/{scenario}__{timestamp}/)",
     )
     p.add_argument(
-        "--jobs", type=int, metavar="N",
+        "--jobs",
+        type=int,
+        metavar="N",
         help="worker processes (default: one per core; 1 runs in this process)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-@command("compare", "run every scheduler on a scenario over several seeds, print a table, "
-         "write results, summary and plots", _compare_args)
+@command(
+    "compare",
+    "run every scheduler on a scenario over several seeds, print a table, "
+    "write results, summary and plots",
+    _compare_args,
+)
 def _compare(args: argparse.Namespace) -> int:
     from edgesched.experiments.backend import CompareOptions
     from edgesched.experiments.compare import compare
@@ -115,12 +141,20 @@ def _compare(args: argparse.Namespace) -> int:
         if not names:
             raise ConfigError("--schedulers: expected at least one scheduler name.")
     options = CompareOptions(
-        trace=args.trace, checkpoint=args.checkpoint, lam=args.lam, pattern=args.pattern,
+        trace=args.trace,
+        checkpoint=args.checkpoint,
+        lam=args.lam,
+        pattern=args.pattern,
         duration=args.duration,
     )
     result = compare(
-        args.scenario, schedulers=names, seeds=seeds, out=args.out, jobs=args.jobs,
-        options=options, progress=False if args.no_progress else None,
+        args.scenario,
+        schedulers=names,
+        seeds=seeds,
+        out=args.out,
+        jobs=args.jobs,
+        options=options,
+        progress=False if args.no_progress else None,
     )
     print(result.table)
     print(f"\nresults written to {result.out_dir}/")
@@ -134,25 +168,29 @@ def _compare(args: argparse.Namespace) -> int:
 def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("agent", metavar="AGENT", help="the learned scheduler to train (e.g. aset)")
     p.add_argument(
-        "scenario", nargs="?", default=None,
+        "scenario",
+        nargs="?",
+        default=None,
         help="a preset name or a scenario YAML file (default: the agent's default scenario)",
     )
     p.add_argument("--steps", type=int, metavar="N", help="environment steps to train for")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="training seed (default 0)")
     p.add_argument(
-        "--out", type=Path, metavar="DIR",
+        "--out",
+        type=Path,
+        metavar="DIR",
         help="checkpoint folder, which must not exist or be empty "
         "(default: runs/train-{agent}__{scenario}__{timestamp}/)",
     )
 
 
-@command("train", "train a learned scheduler on a scenario and write its checkpoint",
-         _train_args)
+@command("train", "train a learned scheduler on a scenario and write its checkpoint", _train_args)
 def _train(args: argparse.Namespace) -> int:
     from edgesched.experiments.train import TrainOptions, train
 
     result = train(
-        args.agent, args.scenario,
+        args.agent,
+        args.scenario,
         TrainOptions(steps=args.steps, seed=args.seed, out=args.out),
     )
     print(f"checkpoint written to {result.out_dir}/ ({result.info.get('wall_s')} s)")

@@ -4,6 +4,7 @@ and trace replay (see :mod:`edgesched.core.tables` for reading traces)."""
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -30,7 +31,7 @@ class PiecewiseRate:
         starts = [float(s) for s, _ in steps]
         if starts[0] != 0:
             raise ValueError(f"the first step must start at 0, got {starts[0]}")
-        if any(b <= a for a, b in zip(starts, starts[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(starts)):
             raise ValueError(f"step starts must increase strictly, got {starts}")
         rates = [float(r) for _, r in steps]
         if any(r < 0 for r in rates):

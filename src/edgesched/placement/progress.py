@@ -8,7 +8,6 @@ Every model caches its speeds per allocation when they do not depend on progress
 
 from __future__ import annotations
 
-
 import math
 from collections.abc import Mapping
 from importlib import resources
@@ -112,9 +111,7 @@ class TanhGpuSqrt(TanhGpu):
         self.offset = float(offset)
 
     def speed(self, alloc: Vector, p: float) -> float:
-        return math.tanh(alloc[self.gpu_index] / self.scale) * math.sqrt(
-            max(self.offset - p, 0.0)
-        )
+        return math.tanh(alloc[self.gpu_index] / self.scale) * math.sqrt(max(self.offset - p, 0.0))
 
 
 class TableSpeed(ProgressModel):
@@ -157,9 +154,12 @@ class TableSpeed(ProgressModel):
         return self.timestep_seconds / (secs + self.startup_seconds)
 
 
-def read_completion_table(path: str | Path | None = None) -> dict[str, dict[tuple[int, int], float]]:
-    """The measured table ``task -> (cpus, gpus) -> seconds``; the shipped test-bed data when
-    ``path`` is None.
+def read_completion_table(
+    path: str | Path | None = None,
+) -> dict[str, dict[tuple[int, int], float]]:
+    """The measured table ``task -> (cpus, gpus) -> seconds``.
+
+    The shipped test-bed data when ``path`` is None.
 
     Raises:
         ConfigError: a missing column, a bad number, or a repeated (task, cpus, gpus).
@@ -187,5 +187,3 @@ def read_completion_table(path: str | Path | None = None) -> dict[str, dict[tupl
             raise ConfigError(f"{path}, line {row['_line']}: ({key[0]}, {key[1]}) repeated.")
         table[key] = row["completion_seconds"]
     return out
-
-

@@ -7,8 +7,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
-from pydantic import model_validator
+from pydantic import (
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    model_validator,
+)
 
 from edgesched.core.config import StrictModel, load_model, read_yaml
 from edgesched.core.errors import ConfigError
@@ -132,22 +138,30 @@ class PlacementScenario(StrictModel):
         if len(set(self.resources)) != r:
             raise ValueError(f"resource names repeat: {self.resources}")
         if len(self.allocation_grid) != r:
-            raise ValueError(f"allocation_grid has {len(self.allocation_grid)} entries, "
-                             f"expected one per resource ({r})")
+            raise ValueError(
+                f"allocation_grid has {len(self.allocation_grid)} entries, "
+                f"expected one per resource ({r})"
+            )
         for i, group in enumerate(self.clusters):
             if len(group.capacity) != r:
-                raise ValueError(f"clusters[{i}].capacity has {len(group.capacity)} entries, "
-                                 f"expected one per resource ({r}: {', '.join(self.resources)})")
+                raise ValueError(
+                    f"clusters[{i}].capacity has {len(group.capacity)} entries, "
+                    f"expected one per resource ({r}: {', '.join(self.resources)})"
+                )
         caps = self.capacities()
         for i, t in enumerate(self.workload.types):
             if len(t.min) != r:
-                raise ValueError(f"workload.types[{i}].min has {len(t.min)} entries, expected "
-                                 f"one per resource ({r})")
+                raise ValueError(
+                    f"workload.types[{i}].min has {len(t.min)} entries, expected "
+                    f"one per resource ({r})"
+                )
             if not any(t.min):
                 raise ValueError(f"workload.types[{i}].min is all zero; a task needs something")
             if any(m > a for m, a in zip(t.min, self.allocation_grid, strict=True)):
-                raise ValueError(f"workload.types[{i}].min {t.min} exceeds the allocation grid "
-                                 f"{self.allocation_grid}")
+                raise ValueError(
+                    f"workload.types[{i}].min {t.min} exceeds the allocation grid "
+                    f"{self.allocation_grid}"
+                )
             if not any(all(m <= c for m, c in zip(t.min, cap, strict=True)) for cap in caps):
                 raise ValueError(f"workload.types[{i}].min {t.min} fits no cluster")
             prog = t.progress
@@ -158,8 +172,20 @@ class PlacementScenario(StrictModel):
                 needed = ["cpu", "gpu"]
             for name in needed:
                 if name not in self.resources:
-                    raise ValueError(f"workload.types[{i}].progress needs a resource named "
-                                     f"{name!r}; resources are {self.resources}")
+                    raise ValueError(
+                        f"workload.types[{i}].progress needs a resource named "
+                        f"{name!r}; resources are {self.resources}"
+                    )
+            if (
+                needed
+                and isinstance(prog, TanhGpuProgress | TanhGpuSqrtProgress)
+                and (t.min[self.resources.index(prog.resource)] < 1)
+            ):
+                raise ValueError(
+                    f"workload.types[{i}].min must include at least 1 "
+                    f"{prog.resource}: {prog.model} progress is 0 without it and "
+                    "the task would never finish"
+                )
         total = sum(t.probability for t in self.workload.types)
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"workload type probabilities sum to {total:g}, expected 1")

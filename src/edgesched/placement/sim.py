@@ -193,8 +193,7 @@ class PlacementSim:
         self.zero: Vector = (0,) * self.R
         order = sorted(range(len(specs)), key=lambda i: (specs[i].arrival, i))
         self.tasks = [Task(k, specs[i], self.R) for k, i in enumerate(order)]
-        self.clusters = [Cluster(n, tuple(c), self.K)
-                         for n, c in enumerate(scenario.capacities())]
+        self.clusters = [Cluster(n, tuple(c), self.K) for n, c in enumerate(scenario.capacities())]
         self.t = self.tasks[0].arrival if self.tasks else 0
         self.arrived = 0  # tasks[:arrived] have arrived
         self.completed = 0
@@ -205,8 +204,13 @@ class PlacementSim:
         self._conflict_rng = self.streams["conflict"]
         self.record = record
         self._alloc_sum = [[0.0] * self.R for _ in self.clusters]
-        self._series: dict[str, list[Any]] = {"time": [], "arrived": [], "in_system": [],
-                                              "running": [], "allocated": []}
+        self._series: dict[str, list[Any]] = {
+            "time": [],
+            "arrived": [],
+            "in_system": [],
+            "running": [],
+            "allocated": [],
+        }
         self.first_t = self.t
 
     # ------------------------------------------------------------------ views
@@ -284,17 +288,22 @@ class PlacementSim:
             task = self.tasks[tid]
             if task.cluster is None or task.finish is not None:
                 raise SchedulerError(f"re-allocation of task {tid}, which is not running")
-            if len(alloc) != self.R or (any(alloc) and any(
-                    a < m for a, m in zip(alloc, task.min, strict=True))):
-                raise SchedulerError(f"re-allocation {alloc} of task {tid} is below its "
-                                     f"minimum {task.min} and not a pause")
+            if len(alloc) != self.R or (
+                any(alloc) and any(a < m for a, m in zip(alloc, task.min, strict=True))
+            ):
+                raise SchedulerError(
+                    f"re-allocation {alloc} of task {tid} is below its "
+                    f"minimum {task.min} and not a pause"
+                )
             f = free[task.cluster]
             for r in range(self.R):
                 f[r] += task.alloc[r] - alloc[r]
         for n, f in enumerate(free):
             if min(f) < 0:
-                raise SchedulerError(f"re-allocation puts cluster {n} over capacity "
-                                     f"({self.clusters[n].capacity}, free would be {f})")
+                raise SchedulerError(
+                    f"re-allocation puts cluster {n} over capacity "
+                    f"({self.clusters[n].capacity}, free would be {f})"
+                )
         for tid, alloc in changes.items():
             self.tasks[tid].alloc = tuple(alloc)
         for cl, f in zip(self.clusters, free, strict=True):
@@ -318,8 +327,9 @@ class PlacementSim:
                 continue
             task = tasks[d.task]
             if task.cluster is not None or n not in task.pending_at:
-                raise SchedulerError(f"cluster {n} chose task {d.task}, which is not in its "
-                                     "pending set")
+                raise SchedulerError(
+                    f"cluster {n} chose task {d.task}, which is not in its pending set"
+                )
             alloc = d.alloc
             free = clusters[n].free
             for r in range(self.R):
@@ -327,7 +337,8 @@ class PlacementSim:
                 if a < task.min[r] or a > free[r]:
                     raise SchedulerError(
                         f"cluster {n} allocated {alloc} to task {d.task}: needs at least "
-                        f"{task.min} and at most the free {tuple(free)}")
+                        f"{task.min} and at most the free {tuple(free)}"
+                    )
             c = claims.get(d.task)
             if c is None:
                 claims[d.task] = [(n, d)]
@@ -344,14 +355,14 @@ class PlacementSim:
             started += 1
         return started
 
-    def resolve_conflict(self, task: Task,
-                         competitors: list[tuple[int, Decision]]) -> tuple[int, Decision]:
+    def resolve_conflict(
+        self, task: Task, competitors: list[tuple[int, Decision]]
+    ) -> tuple[int, Decision]:
         """The Bayes rule: prior_i = softmax_i(copies of the task cluster i can still hold),
         posterior_i ~ P_i(task) * prior_i; the highest wins, ties broken by the run's stream."""
         caps = [copies(self.clusters[n].free, task.min) for n, _ in competitors]
         top = max(caps)
-        scores = [d.prob * math.exp(c - top) for c, (_, d) in zip(caps, competitors,
-                                                                    strict=True)]
+        scores = [d.prob * math.exp(c - top) for c, (_, d) in zip(caps, competitors, strict=True)]
         best = max(scores)
         tied = [i for i, s in enumerate(scores) if s >= best * (1 - 1e-12)]
         pick = tied[0] if len(tied) == 1 else tied[int(self._conflict_rng.integers(len(tied)))]
@@ -384,8 +395,11 @@ class PlacementSim:
         eps = self.noise
         gpu = self.gpu
         active = [task for cl in self.clusters for task in cl.running if any(task.alloc)]
-        noise = (self._noise_rng.uniform(-eps, eps, size=len(active)).tolist()
-                 if eps > 0 and active else None)
+        noise = (
+            self._noise_rng.uniform(-eps, eps, size=len(active)).tolist()
+            if eps > 0 and active
+            else None
+        )
         alloc_sum = self._alloc_sum
         for cl in self.clusters:
             s = alloc_sum[cl.index]
@@ -395,8 +409,11 @@ class PlacementSim:
                 s[r] += cap[r] - free[r]
         if self.record:
             self._series["allocated"].append(
-                tuple(tuple(cl.capacity[r] - cl.free[r] for r in range(self.R))
-                      for cl in self.clusters))
+                tuple(
+                    tuple(cl.capacity[r] - cl.free[r] for r in range(self.R))
+                    for cl in self.clusters
+                )
+            )
             self._series["running"].append(self.running_count)
         finished: list[Task] = []
         for i, task in enumerate(active):
@@ -405,9 +422,8 @@ class PlacementSim:
             if model.depends_on_progress:
                 dp = model.speed(alloc, task.progress)
             else:
-                dp = model.cache.get(alloc)
-                if dp is None:
-                    dp = model.cached_speed(alloc)
+                cached = model.cache.get(alloc)
+                dp = model.cached_speed(alloc) if cached is None else cached
             if noise is not None:
                 dp += noise[i]
                 if dp < 0.0:
@@ -474,8 +490,9 @@ class PlacementSim:
         multi = self.multi_task
         while not self.done:
             if self.t - self.first_t > max_timesteps:
-                raise SchedulerError(f"{scheduler.name}: no progress after {max_timesteps} "
-                                     "timesteps")
+                raise SchedulerError(
+                    f"{scheduler.name}: no progress after {max_timesteps} timesteps"
+                )
             self.begin_timestep()
             if elastic:
                 changes = scheduler.reallocate(self)
@@ -492,13 +509,26 @@ class PlacementSim:
         rows = []
         for task in self.tasks:
             assert task.finish is not None and task.start is not None and task.cluster is not None
-            rows.append((task.name, task.type_name, task.cluster, task.arrival, task.start,
-                         task.finish, task.finish - task.arrival + 1))
+            rows.append(
+                (
+                    task.name,
+                    task.type_name,
+                    task.cluster,
+                    task.arrival,
+                    task.start,
+                    task.finish,
+                    task.finish - task.arrival + 1,
+                )
+            )
         makespan = self.t - self.first_t
         util = []
         for cl, sums in zip(self.clusters, self._alloc_sum, strict=True):
-            util.append([s / (c * makespan) if c and makespan else float("nan")
-                         for s, c in zip(sums, cl.capacity, strict=True)])
+            util.append(
+                [
+                    s / (c * makespan) if c and makespan else float("nan")
+                    for s, c in zip(sums, cl.capacity, strict=True)
+                ]
+            )
         return RunResult(
             scenario=self.scenario.name,
             scheduler=scheduler_name,
@@ -514,8 +544,9 @@ class PlacementSim:
         )
 
 
-def best_steps(task_min: Vector, model: ProgressModel, capacity: Vector,
-               grid: Sequence[int] | None = None) -> int:
+def best_steps(
+    task_min: Vector, model: ProgressModel, capacity: Vector, grid: Sequence[int] | None = None
+) -> int:
     """Fewest timesteps a task needs alone on a cluster of ``capacity`` (no noise, no
     switching), over every allocation between its minimum and the capacity."""
     if any(m > c for m, c in zip(task_min, capacity, strict=True)):

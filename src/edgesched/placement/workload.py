@@ -67,20 +67,35 @@ def read_trace(path: str | Path, scenario: PlacementScenario) -> list[TraceTask]
         line = row["_line"]
         for col in ("arrival_s", "cpus", "gpus"):
             if row[col] < 0:
-                raise ConfigError(f"{path}, line {line}, column '{col}': expected >= 0, "
-                                  f"found {row[col]}.")
+                raise ConfigError(
+                    f"{path}, line {line}, column '{col}': expected >= 0, found {row[col]}."
+                )
         if row["duration_s"] <= 0:
-            raise ConfigError(f"{path}, line {line}, column 'duration_s': expected > 0, "
-                              f"found {row['duration_s']}.")
+            raise ConfigError(
+                f"{path}, line {line}, column 'duration_s': expected > 0, "
+                f"found {row['duration_s']}."
+            )
         need = (row["cpus"], row["gpus"])
         if not any(need):
-            raise ConfigError(f"{path}, line {line}, columns 'cpus', 'gpus': a task needs at "
-                              "least one CPU or GPU.")
+            raise ConfigError(
+                f"{path}, line {line}, columns 'cpus', 'gpus': a task needs at "
+                "least one CPU or GPU."
+            )
         if not any(fits(need, c) for c in caps):
-            raise ConfigError(f"{path}, line {line}: the task needs {need} (cpus, gpus), more "
-                              f"than any cluster of {scenario.name!r} has ({caps}).")
-        out.append(TraceTask(line, row["arrival_s"], row["duration_s"], need,
-                             row.get("type") or "trace", row.get("name")))
+            raise ConfigError(
+                f"{path}, line {line}: the task needs {need} (cpus, gpus), more "
+                f"than any cluster of {scenario.name!r} has ({caps})."
+            )
+        out.append(
+            TraceTask(
+                line,
+                row["arrival_s"],
+                row["duration_s"],
+                need,
+                row.get("type") or "trace",
+                row.get("name"),
+            )
+        )
     return out
 
 
@@ -105,12 +120,14 @@ def eligible_clusters(
     return tuple(usable)
 
 
-def generate(scenario: PlacementScenario, streams: RandomStreams,
-             source: Path | None = None) -> list[TaskSpec]:
+def generate(
+    scenario: PlacementScenario, streams: RandomStreams, source: Path | None = None
+) -> list[TaskSpec]:
     """Draw the tasks of one run: arrival timesteps, types and eligible sets."""
     wl = scenario.workload
-    arrivals = PiecewiseRate(wl.arrivals.as_steps()).poisson_timesteps(streams["arrivals"],
-                                                                        wl.tasks)
+    arrivals = PiecewiseRate(wl.arrivals.as_steps()).poisson_timesteps(
+        streams["arrivals"], wl.tasks
+    )
     probs = np.array([t.probability for t in wl.types])
     types = streams["types"].choice(len(wl.types), size=wl.tasks, p=probs / probs.sum()).tolist()
     models = [scenario.build_progress(t.progress, source) for t in wl.types]
@@ -119,13 +136,23 @@ def generate(scenario: PlacementScenario, streams: RandomStreams,
     for j, (arrival, ti) in enumerate(zip(arrivals, types, strict=True)):
         tt = wl.types[ti]
         need = tuple(tt.min)
-        out.append(TaskSpec(f"task-{j}", tt.name, ti, arrival, need,
-                            eligible_clusters(scenario, need, conn_rng), models[ti]))
+        out.append(
+            TaskSpec(
+                f"task-{j}",
+                tt.name,
+                ti,
+                arrival,
+                need,
+                eligible_clusters(scenario, need, conn_rng),
+                models[ti],
+            )
+        )
     return out
 
 
-def from_trace(scenario: PlacementScenario, trace: list[TraceTask],
-               streams: RandomStreams) -> list[TaskSpec]:
+def from_trace(
+    scenario: PlacementScenario, trace: list[TraceTask], streams: RandomStreams
+) -> list[TaskSpec]:
     """Tasks of a trace: arrival and duration in seconds become timesteps of the scenario.
 
     A task is resource-insensitive above its minimum (``trace_progress: constant``), or scales
@@ -145,9 +172,17 @@ def from_trace(scenario: PlacementScenario, trace: list[TraceTask],
             model = ScaledTanh(gpu, duration, row.min[gpu])
         else:
             model = ConstantSpeed(duration)
-        out.append(TaskSpec(row.name or f"line-{row.line}", row.type_name,
-                            type_names.index(row.type_name), math.floor(row.arrival_s / ts),
-                            row.min, eligible_clusters(scenario, row.min, conn_rng), model))
+        out.append(
+            TaskSpec(
+                row.name or f"line-{row.line}",
+                row.type_name,
+                type_names.index(row.type_name),
+                math.floor(row.arrival_s / ts),
+                row.min,
+                eligible_clusters(scenario, row.min, conn_rng),
+                model,
+            )
+        )
     return out
 
 

@@ -41,8 +41,9 @@ def features(c: float, g: float) -> list[float]:
     return [1.0 / g, 1.0, g / c, g, c]
 
 
-def fit_speed_model(model: ProgressModel, minimum: Vector, ci: int, gi: int,
-                    grid: Vector) -> np.ndarray:
+def fit_speed_model(
+    model: ProgressModel, minimum: Vector, ci: int, gi: int, grid: Vector
+) -> np.ndarray:
     """The five coefficients k1..k5 (all >= 0) fitted to the model's noise-free speeds."""
     cs = sorted({minimum[ci], *[c for c in PROFILE_POINTS if minimum[ci] <= c <= grid[ci]]})
     gs = sorted({minimum[gi], *[g for g in PROFILE_POINTS if minimum[gi] <= g <= grid[gi]]})
@@ -67,8 +68,10 @@ class Optimus(Planner):
 
     def check(self, scenario: PlacementScenario) -> None:
         if "cpu" not in scenario.resources or "gpu" not in scenario.resources:
-            raise ConfigError(f"{self.name} needs resources named cpu and gpu; scenario "
-                              f"{scenario.name!r} has {scenario.resources}.")
+            raise ConfigError(
+                f"{self.name} needs resources named cpu and gpu; scenario "
+                f"{scenario.name!r} has {scenario.resources}."
+            )
 
     def reset(self, sim: PlacementSim, rng: np.random.Generator) -> None:
         super().reset(sim, rng)
@@ -83,7 +86,8 @@ class Optimus(Planner):
         k = self._coef.get(key)
         if k is None:
             k = self._coef[key] = tuple(
-                fit_speed_model(task.model, task.min, self.ci, self.gi, self.grid).tolist())
+                fit_speed_model(task.model, task.min, self.ci, self.gi, self.grid).tolist()
+            )
         return k
 
     def remaining(self, k: tuple[float, ...], p: float, c: int, g: int) -> float:
@@ -92,8 +96,9 @@ class Optimus(Planner):
         inv = k[0] / g_ + k[1] + k[2] * g_ / c_ + k[3] * g_ + k[4] * c_
         return (1.0 - p) * max(inv, 1e-12)
 
-    def plan(self, sim: PlacementSim, n: int, elastic: bool
-             ) -> tuple[dict[int, Vector], list[tuple[int, Vector]]]:
+    def plan(
+        self, sim: PlacementSim, n: int, elastic: bool
+    ) -> tuple[dict[int, Vector], list[tuple[int, Vector]]]:
         cl = sim.clusters[n]
         R = sim.R
         free = list(cl.capacity) if elastic else list(cl.free)
@@ -147,7 +152,14 @@ class OptimusNP(Optimus):
     elastic = False
 
 
-SCHEDULERS.register("optimus", Optimus, description="Optimus: fitted speed model, greedy "
-                    "marginal-gain allocation, elastic (re-allocates running tasks)")
-SCHEDULERS.register("optimus-np", OptimusNP, description="Optimus without re-allocation of "
-                    "running tasks (non-preemptive)")
+SCHEDULERS.register(
+    "optimus",
+    Optimus,
+    description="Optimus: fitted speed model, greedy "
+    "marginal-gain allocation, elastic (re-allocates running tasks)",
+)
+SCHEDULERS.register(
+    "optimus-np",
+    OptimusNP,
+    description="Optimus without re-allocation of running tasks (non-preemptive)",
+)

@@ -33,8 +33,9 @@ class Planner(PlacementScheduler):
         self._planned_at = [-1] * n
         self._lost = [False] * n
 
-    def plan(self, sim: PlacementSim, n: int, elastic: bool
-             ) -> tuple[dict[int, Vector], list[tuple[int, Vector]]]:
+    def plan(
+        self, sim: PlacementSim, n: int, elastic: bool
+    ) -> tuple[dict[int, Vector], list[tuple[int, Vector]]]:
         """(new allocations of running tasks, pending tasks to start in order) for cluster n.
 
         With ``elastic`` the plan may use the whole capacity and move running tasks; without,

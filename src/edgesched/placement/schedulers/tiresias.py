@@ -36,8 +36,9 @@ class Tiresias(Planner):
         level = 0 if task.gpu_service < self.threshold else 1
         return (level, task.arrival, task.id)
 
-    def plan(self, sim: PlacementSim, n: int, elastic: bool
-             ) -> tuple[dict[int, Vector], list[tuple[int, Vector]]]:
+    def plan(
+        self, sim: PlacementSim, n: int, elastic: bool
+    ) -> tuple[dict[int, Vector], list[tuple[int, Vector]]]:
         cl = sim.clusters[n]
         R = sim.R
         free = list(cl.capacity) if elastic else list(cl.free)
@@ -61,6 +62,9 @@ class TiresiasNP(Tiresias):
     elastic = False
 
 
-SCHEDULERS.register("tiresias", Tiresias, description="Tiresias: two-level least attained GPU "
-                    "service, minimum allocations, preemptive")
+SCHEDULERS.register(
+    "tiresias",
+    Tiresias,
+    description="Tiresias: two-level least attained GPU service, minimum allocations, preemptive",
+)
 SCHEDULERS.register("tiresias-np", TiresiasNP, description="Tiresias without preemption")
