@@ -12,12 +12,12 @@ from edgesched.placement.scenario import load_scenario
 
 GOLDEN = {
     # (scheduler, seed): (sum of JCTs, makespan, rounds, conflicts)
-    ("min", 0): (2143, 115, 238, 46),
-    ("min", 1): (1900, 128, 256, 69),
-    ("min", 7): (2209, 118, 248, 45),
-    ("random", 0): (1478, 109, 239, 21),
-    ("random", 1): (1130, 113, 253, 30),
-    ("random", 7): (1882, 109, 245, 21),
+    ("min", 0): (2149, 110, 235, 49),
+    ("min", 1): (1896, 125, 252, 71),
+    ("min", 7): (2202, 116, 253, 46),
+    ("random", 0): (2117, 98, 230, 10),
+    ("random", 1): (1457, 127, 263, 29),
+    ("random", 7): (1682, 106, 239, 21),
 }
 
 

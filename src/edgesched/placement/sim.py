@@ -558,15 +558,19 @@ def lower_bound_mean_jct(scenario: PlacementScenario, tasks: Sequence[Task]) -> 
     """Mean JCT if every task ran alone, from its arrival, at its fastest allocation on its
     best eligible cluster (SPEC-placement, Metrics); noise taken at its mean, zero."""
     caps = scenario.capacities()
-    cache: dict[tuple[int, Vector, Vector], int] = {}
+    per_key: dict[tuple[int, Vector], list[int]] = {}
     total = 0
     for task in tasks:
-        best = math.inf
-        for n in task.eligible:
-            key = (id(task.model), task.min, caps[n])
-            steps = cache.get(key)
-            if steps is None:
-                steps = cache[key] = best_steps(task.min, task.model, caps[n])
-            best = min(best, steps)
-        total += best  # type: ignore[assignment]
+        key = (id(task.model), task.min)
+        steps = per_key.get(key)
+        if steps is None:
+            by_cap: dict[Vector, int] = {}
+            steps = per_key[key] = [
+                by_cap.setdefault(c, best_steps(task.min, task.model, c)) for c in caps
+            ]
+        lo = min(steps)
+        if lo == max(steps):  # homogeneous clusters: any eligible one is best
+            total += lo
+        else:
+            total += min(steps[n] for n in task.eligible)
     return total / len(tasks) if tasks else float("nan")

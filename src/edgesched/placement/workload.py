@@ -99,25 +99,39 @@ def read_trace(path: str | Path, scenario: PlacementScenario) -> list[TraceTask]
     return out
 
 
-def eligible_clusters(
-    scenario: PlacementScenario, need: Vector, rng: np.random.Generator
-) -> tuple[int, ...]:
-    """Draw the eligible-cluster set of a task (SPEC-placement, connectivity).
+def draw_eligible(
+    scenario: PlacementScenario, needs: list[Vector], rng: np.random.Generator
+) -> list[tuple[int, ...]]:
+    """Draw the eligible-cluster set of each task (SPEC-placement, connectivity).
 
-    Only clusters that could ever hold the task are drawn from (every cluster, in the presets).
+    ``uniform``: size uniform in 1..N, members uniform without replacement. ``bandwidth``: each
+    link uniform in [0, max_mbps], usable at threshold_mbps or more; a task with no usable link
+    keeps its best one (our choice; the spec is silent). Only clusters that could ever hold the
+    task are drawn from (every cluster, in the presets). Draws are made per distinct minimum
+    requirement, in one batch each.
     """
     caps = scenario.capacities()
-    cand = [i for i, c in enumerate(caps) if fits(need, c)]
     conn = scenario.connectivity
-    if conn.model == "uniform":
-        k = int(rng.integers(1, len(cand) + 1))
-        picked = rng.choice(len(cand), size=k, replace=False)
-        return tuple(sorted(cand[i] for i in picked.tolist()))
-    bw = rng.uniform(0.0, conn.max_mbps, size=len(cand))
-    usable = [cand[i] for i in range(len(cand)) if bw[i] >= conn.threshold_mbps]
-    if not usable:  # no usable link: the task keeps its best one (our choice; spec is silent)
-        usable = [cand[int(np.argmax(bw))]]
-    return tuple(usable)
+    groups: dict[Vector, list[int]] = {}
+    for j, need in enumerate(needs):
+        groups.setdefault(need, []).append(j)
+    out: list[tuple[int, ...]] = [()] * len(needs)
+    for need, members in groups.items():
+        cand = np.array([i for i, c in enumerate(caps) if fits(need, c)])
+        m, c = len(members), len(cand)
+        if conn.model == "uniform":
+            sizes = rng.integers(1, c + 1, size=m).tolist()
+            order = np.argsort(rng.random((m, c)), axis=1)
+            for row, (j, k) in enumerate(zip(members, sizes, strict=True)):
+                out[j] = tuple(sorted(cand[order[row, :k]].tolist()))
+        else:
+            bw = rng.uniform(0.0, conn.max_mbps, size=(m, c))
+            usable = bw >= conn.threshold_mbps
+            best = np.argmax(bw, axis=1)
+            for row, j in enumerate(members):
+                picked = cand[usable[row]].tolist()
+                out[j] = tuple(picked) if picked else (int(cand[best[row]]),)
+    return out
 
 
 def generate(
@@ -131,23 +145,12 @@ def generate(
     probs = np.array([t.probability for t in wl.types])
     types = streams["types"].choice(len(wl.types), size=wl.tasks, p=probs / probs.sum()).tolist()
     models = [scenario.build_progress(t.progress, source) for t in wl.types]
-    conn_rng = streams["connectivity"]
-    out = []
-    for j, (arrival, ti) in enumerate(zip(arrivals, types, strict=True)):
-        tt = wl.types[ti]
-        need = tuple(tt.min)
-        out.append(
-            TaskSpec(
-                f"task-{j}",
-                tt.name,
-                ti,
-                arrival,
-                need,
-                eligible_clusters(scenario, need, conn_rng),
-                models[ti],
-            )
-        )
-    return out
+    needs = [tuple(wl.types[ti].min) for ti in types]
+    eligible = draw_eligible(scenario, needs, streams["connectivity"])
+    return [
+        TaskSpec(f"task-{j}", wl.types[ti].name, ti, arrival, needs[j], eligible[j], models[ti])
+        for j, (arrival, ti) in enumerate(zip(arrivals, types, strict=True))
+    ]
 
 
 def from_trace(
@@ -159,12 +162,12 @@ def from_trace(
     as tanh(g/16) relative to its minimum (``trace_progress: tanh-gpu``).
     """
     ts = scenario.timestep_seconds
-    conn_rng = streams["connectivity"]
     order = sorted(range(len(trace)), key=lambda i: (trace[i].arrival_s, i))
+    eligible = draw_eligible(scenario, [trace[j].min for j in order], streams["connectivity"])
     type_names = sorted({t.type_name for t in trace})
     out = []
     gpu = scenario.gpu_index()
-    for j in order:
+    for k, j in enumerate(order):
         row = trace[j]
         duration = row.duration_s / ts
         model: ProgressModel
@@ -179,7 +182,7 @@ def from_trace(
                 type_names.index(row.type_name),
                 math.floor(row.arrival_s / ts),
                 row.min,
-                eligible_clusters(scenario, row.min, conn_rng),
+                eligible[k],
                 model,
             )
         )
