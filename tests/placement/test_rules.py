@@ -330,3 +330,42 @@ def test_tanh_type_without_a_gpu_minimum_is_refused():
     d["workload"]["types"][1]["min"] = [2, 0]
     with pytest.raises(ValidationError, match="at least 1 gpu"):
         make_scenario(workload=d["workload"])
+
+
+def test_three_resources_run_under_generic_baselines():
+    """Nothing assumes R = 2: a (cpu, gpu, mem) world runs; Optimus refuses clearly."""
+    from edgesched.core.errors import ConfigError
+    from edgesched.placement.run import simulate
+    from tests.conftest import scenario_dict
+
+    d = scenario_dict(
+        resources=["cpu", "gpu", "mem"],
+        clusters=[{"count": 2, "capacity": [8, 4, 32]}],
+        allocation_grid=[8, 4, 32],
+    )
+    for t in d["workload"]["types"]:
+        t["min"] = [2, 1, 8]
+    sc = make_scenario(
+        **{k: d[k] for k in ("resources", "clusters", "allocation_grid", "workload")}
+    )
+    for name in ("min", "random", "tiresias", "tetris", "sjf-oracle"):
+        res = simulate(sc, name, seed=0)
+        assert len(res.tasks) == 12 and len(res.utilisation[0]) == 3
+    with pytest.raises(ConfigError, match="cpu and gpu"):
+        make("optimus").check(
+            make_scenario(
+                resources=["a", "b"],
+                workload={
+                    "tasks": 2,
+                    "arrivals": {"rate": 1},
+                    "types": [
+                        {
+                            "name": "x",
+                            "probability": 1,
+                            "min": [1, 1],
+                            "progress": {"model": "constant", "duration": 2},
+                        }
+                    ],
+                },
+            )
+        )

@@ -97,14 +97,12 @@ class PlacementBackend:
         return prepared.scenario.name
 
     def schedulers(self, prepared: PreparedPlacement) -> list[str]:
-        names = schedulers.names()
+        names = [n for n in schedulers.names() if n != LEARNED]
         sc = prepared.scenario
         usable = []
         for name in names:
             try:
-                check = getattr(schedulers.make(name), "check", None)
-                if check is not None:
-                    check(sc)
+                schedulers.make(name).check(sc)
             except ConfigError:
                 continue
             usable.append(name)
@@ -121,10 +119,7 @@ class PlacementBackend:
                         f"{prepared.scenario.name}; pass --checkpoint PATH."
                     )
                 continue
-            sched = schedulers.make(name)
-            check = getattr(sched, "check", None)
-            if check is not None:
-                check(prepared.scenario)
+            schedulers.make(name).check(prepared.scenario)
 
     def cell_function(self) -> Any:
         return run_cell

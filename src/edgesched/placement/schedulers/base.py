@@ -15,6 +15,7 @@ from edgesched.core.registry import Registry
 from edgesched.core.resources import Vector
 
 if TYPE_CHECKING:
+    from edgesched.placement.scenario import PlacementScenario
     from edgesched.placement.sim import Decision, PlacementSim
 
 
@@ -29,6 +30,10 @@ class PlacementScheduler:
 
     name = "base"
     elastic = False
+
+    def check(self, scenario: PlacementScenario) -> None:
+        """Raise ConfigError when this scheduler cannot run ``scenario`` (checked before any
+        run starts)."""
 
     def reset(self, sim: PlacementSim, rng: np.random.Generator) -> None:
         """Called once before the first timestep; ``rng`` is the run's policy stream."""
