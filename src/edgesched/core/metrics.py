@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -22,21 +23,21 @@ class TimeSeries:
     def __init__(self, columns: Sequence[str]) -> None:
         self.columns = list(columns)
         self.times: list[float] = []
-        self._rows: list[tuple[float, ...]] = []
+        self._rows: list[tuple[Any, ...]] = []
 
-    def append(self, time: float, values: Sequence[float]) -> None:
+    def append(self, time: float, values: Sequence[Any]) -> None:
         self.times.append(time)
         self._rows.append(tuple(values))
 
     def __len__(self) -> int:
         return len(self.times)
 
-    def column(self, name: str) -> list[float]:
+    def column(self, name: str) -> list[Any]:
         i = self.columns.index(name)
         return [row[i] for row in self._rows]
 
-    def as_dict(self) -> dict[str, list[float]]:
-        out: dict[str, list[float]] = {"time": list(self.times)}
+    def as_dict(self) -> dict[str, list[Any]]:
+        out: dict[str, list[Any]] = {"time": list(self.times)}
         for i, name in enumerate(self.columns):
             out[name] = [row[i] for row in self._rows]
         return out

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from edgesched.core.errors import SchedulerError
-from edgesched.core.metrics import mean_std, percentile
+from edgesched.core.metrics import TimeSeries, mean_std, percentile
 from edgesched.core.resources import Vector, copies
 from edgesched.core.rng import RandomStreams
 from edgesched.placement.progress import ProgressModel
@@ -204,13 +204,7 @@ class PlacementSim:
         self._conflict_rng = self.streams["conflict"]
         self.record = record
         self._alloc_sum = [[0.0] * self.R for _ in self.clusters]
-        self._series: dict[str, list[Any]] = {
-            "time": [],
-            "arrived": [],
-            "in_system": [],
-            "running": [],
-            "allocated": [],
-        }
+        self._series = TimeSeries(["arrived", "in_system", "running", "allocated"])
         self.first_t = self.t
 
     # ------------------------------------------------------------------ views
@@ -408,13 +402,10 @@ class PlacementSim:
             for r in range(self.R):
                 s[r] += cap[r] - free[r]
         if self.record:
-            self._series["allocated"].append(
-                tuple(
-                    tuple(cl.capacity[r] - cl.free[r] for r in range(self.R))
-                    for cl in self.clusters
-                )
+            allocated = tuple(
+                tuple(cl.capacity[r] - cl.free[r] for r in range(self.R)) for cl in self.clusters
             )
-            self._series["running"].append(self.running_count)
+            running = self.running_count
         finished: list[Task] = []
         for i, task in enumerate(active):
             alloc = task.alloc
@@ -450,10 +441,9 @@ class PlacementSim:
         self.completed += len(finished)
         self.running_count -= len(finished)
         if self.record:
-            ser = self._series
-            ser["time"].append(t)
-            ser["arrived"].append(self.arrived)
-            ser["in_system"].append(self.arrived - self.completed)
+            self._series.append(
+                t, (self.arrived, self.arrived - self.completed, running, allocated)
+            )
         self.t = t + 1
         if self.done:
             return
@@ -463,14 +453,10 @@ class PlacementSim:
                 self._skip_to(nxt)
 
     def _skip_to(self, t: int) -> None:
-        gap = t - self.t
         if self.record:
-            ser = self._series
-            ser["time"].extend(range(self.t, t))
-            ser["arrived"].extend([self.arrived] * gap)
-            ser["in_system"].extend([0] * gap)
-            ser["running"].extend([0] * gap)
-            ser["allocated"].extend([tuple(self.zero for _ in self.clusters)] * gap)
+            idle = (self.arrived, 0, 0, tuple(self.zero for _ in self.clusters))
+            for time in range(self.t, t):
+                self._series.append(time, idle)
         self.t = t
 
     # ------------------------------------------------------------------ driving
@@ -540,7 +526,7 @@ class PlacementSim:
             lower_bound_mean_jct=lower_bound_mean_jct(self.scenario, self.tasks),
             rounds=self.rounds,
             conflicts=self.conflicts,
-            series=self._series if self.record else {},
+            series=self._series.as_dict() if self.record else {},
         )
 
 
