@@ -131,11 +131,13 @@ def train_aset(
 
     venv = DummyVecEnv([make_env(i) for i in range(n_envs)])
     venv.seed(seeds.child_seed("vec"))
+    # 256 steps per env per rollout; shorter rollouts only for tiny smoke-test budgets
+    n_steps = min(256, max(16, -(-steps // n_envs)))
     model = PPO(
         "MlpPolicy",
         venv,
-        n_steps=256,
-        batch_size=256,
+        n_steps=n_steps,
+        batch_size=min(256, n_steps * n_envs),
         n_epochs=10,
         gamma=0.9,
         gae_lambda=0.95,

@@ -1,0 +1,45 @@
+"""Dispatch simulator speed: simulated queries per second and the wall time of a 600 s run.
+
+Prints one JSON object: ``{"queries_per_s": {"closest": x, "fastest": x}, "run_600s_s": x}``
+where ``queries_per_s`` is measured on ``aset-full-edge`` at lambda 100 (the best of three
+120 s runs) and ``run_600s_s`` is one 600 s run at lambda 60 with ``closest``. Under a minute.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from edgesched.dispatch import DispatchSim, load_preset
+from edgesched.dispatch.schedulers import make
+
+
+def queries_per_s(policy: str, *, lam: float = 100.0, duration_s: float = 120.0) -> float:
+    """Simulated queries per wall-clock second, best of three seeds."""
+    world = load_preset("aset-full-edge", lam=lam, duration_s=duration_s)
+    best = 0.0
+    for seed in range(3):
+        start = time.perf_counter()
+        result = DispatchSim(world, make(policy), seed).run()
+        best = max(best, result.queries / (time.perf_counter() - start))
+    return best
+
+
+def run_600s() -> float:
+    """Wall seconds of one 600 s run at lambda 60 with closest."""
+    world = load_preset("aset-full-edge", lam=60.0, duration_s=600.0)
+    start = time.perf_counter()
+    DispatchSim(world, make("closest"), 0).run()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    out = {
+        "queries_per_s": {p: round(queries_per_s(p)) for p in ("closest", "fastest")},
+        "run_600s_s": round(run_600s(), 3),
+    }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
