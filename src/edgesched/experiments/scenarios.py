@@ -14,6 +14,14 @@ def backends() -> dict[str, CompareBackend]:
     from edgesched.experiments.placement_compare import PlacementBackend
 
     found: dict[str, CompareBackend] = {"placement": PlacementBackend()}
+    # Backends of one world are tried in this order for a YAML file: a more specific one
+    # (with an ``accepts(data)`` method) before the general one.
+    try:
+        from edgesched.experiments.ecsrl_compare import EcsrlBackend
+    except ImportError:  # the device-level dispatch setting is optional until it lands
+        pass
+    else:
+        found["ecsrl"] = EcsrlBackend()
     try:
         from edgesched.experiments.dispatch_compare import DispatchBackend
     except ImportError:  # the dispatch world is optional until it lands
@@ -26,9 +34,9 @@ def backends() -> dict[str, CompareBackend]:
 def all_presets() -> list[tuple[str, str, str]]:
     """(world, name, description) of every shipped preset."""
     rows = []
-    for world, backend in backends().items():
+    for backend in backends().values():
         for name, text in backend.presets().items():
-            rows.append((world, name, text))
+            rows.append((backend.world, name, text))
     return rows
 
 
@@ -48,12 +56,16 @@ def resolve(scenario: str) -> CompareBackend:
             raise ConfigError(f"{path}: no such scenario file.")
         data, _ = read_yaml(path)
         world = data.get("world") if isinstance(data, dict) else None
-        if world not in found:
-            raise ConfigError(
-                f"{path}, line 1: field 'world': expected one of {', '.join(found)} "
-                f"(found {world!r})."
-            )
-        return found[world]
+        worlds = sorted({b.world for b in found.values()})
+        for backend in found.values():
+            if backend.world != world:
+                continue
+            accepts = getattr(backend, "accepts", None)
+            if accepts is None or accepts(data):
+                return backend
+        raise ConfigError(
+            f"{path}, line 1: field 'world': expected one of {', '.join(worlds)} (found {world!r})."
+        )
     names = [name for _, name, _ in all_presets()]
     raise ConfigError(
         f"unknown scenario {scenario!r}: not a preset and not a YAML file. "
