@@ -61,13 +61,17 @@ def main() -> None:
         dt, _ = episode(scaled(base, n, 64 * n), "min", 0)
         scaling.append({"clusters": n, "tasks": 64 * n, "seconds": round(dt, 4)})
     big_s, _ = episode(scaled(base, 48, 20_000), "min", 0)
-    print(json.dumps({
-        "episode_ms": {"synthetic-3": episode_ms},
-        "timesteps_per_s": round(steps / secs, 1),
-        "scaling": scaling,
-        "big_episode_s": round(big_s, 3),
-        "machine": {"python": platform.python_version(), "processor": platform.machine()},
-    }))
+    print(
+        json.dumps(
+            {
+                "episode_ms": {"synthetic-3": episode_ms},
+                "timesteps_per_s": round(steps / secs, 1),
+                "scaling": scaling,
+                "big_episode_s": round(big_s, 3),
+                "machine": {"python": platform.python_version(), "processor": platform.machine()},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
