@@ -171,3 +171,7 @@ def aset_env(scenario: str = DEFAULT_SCENARIO, **options: Any) -> AsetEnv:
         raise TypeError(f"aset_env: unknown options {', '.join(options)}")
     world = load(scenario, duration_s=duration)
     return AsetEnv(world, lam=lam, pattern=pattern)
+
+
+# ECSRL's per-request environment lives in edgesched.dispatch.ecsrl; re-exported here.
+from edgesched.dispatch.ecsrl import ecsrl_env as ecsrl_env  # noqa: E402

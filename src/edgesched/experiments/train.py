@@ -65,3 +65,24 @@ def train(agent: str, scenario: str | None, options: TrainOptions) -> TrainResul
         ConfigError: unknown agent, bad scenario or options (nothing is written).
     """
     return TRAINERS.factory(agent)(scenario, options)
+
+
+@TRAINERS.register(
+    "ecsrl", description="ECSRL dispatcher (MaskablePPO) on a device-setting dispatch scenario"
+)
+def _train_ecsrl(scenario: str | None, options: TrainOptions) -> TrainResult:
+    from edgesched.dispatch.devices import DEFAULT_SCENARIO, load_devices
+    from edgesched.dispatch.ecsrl import DEFAULT_STEPS, train_ecsrl
+
+    name = scenario or DEFAULT_SCENARIO
+    load_devices(name)  # validate before anything is written
+    steps = options.steps if options.steps is not None else DEFAULT_STEPS
+    if steps < 1:
+        raise ConfigError(f"--steps {steps}: expected a whole number >= 1.")
+    if options.seed < 0:
+        raise ConfigError(f"--seed {options.seed}: expected a whole number >= 0.")
+    stem = Path(name).stem
+    out_dir = options.out or Path("runs") / f"train-ecsrl__{stem}__{timestamp()}"
+    with staged_output(out_dir) as staging:
+        info = train_ecsrl(name, steps=steps, out=staging, seed=options.seed, log=options.log)
+    return TrainResult(out_dir=out_dir, info=info)
