@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -28,21 +29,28 @@ def _by_scheduler(results: list[RunResult]) -> dict[str, list[RunResult]]:
     return out
 
 
-def plot_jct_distribution(path: Path, results: list[RunResult]) -> Path:
-    """Empirical CDF of JCT per scheduler, all seeds pooled."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, runs in _by_scheduler(results).items():
-        j = np.sort(np.array([x for r in runs for x in r.jcts], dtype=float))
-        ax.step(j, np.arange(1, len(j) + 1) / len(j), where="post", label=name)
-    ax.set_xlabel("job completion time (timesteps)")
-    ax.set_ylabel("fraction of tasks")
-    ax.set_title("JCT distribution")
+def _finish(fig: Any, ax: Any, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
+    """Label, grid, legend, save as PNG and close."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def plot_jct_distribution(path: Path, results: list[RunResult]) -> Path:
+    """Empirical CDF of JCT per scheduler, all seeds pooled."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, runs in _by_scheduler(results).items():
+        j = np.sort(np.array([x for r in runs for x in r.jcts], dtype=float))
+        ax.step(j, np.arange(1, len(j) + 1) / len(j), where="post", label=name)
+    return _finish(
+        fig, ax, path, "job completion time (timesteps)", "fraction of tasks", "JCT distribution"
+    )
 
 
 def plot_tasks_in_system(path: Path, results: list[RunResult]) -> Path:
@@ -62,15 +70,8 @@ def plot_tasks_in_system(path: Path, results: list[RunResult]) -> Path:
                 label="arrived so far",
             )
             arrived_drawn = True
-    ax.set_xlabel("timestep")
-    ax.set_ylabel("tasks")
-    ax.set_title(f"Tasks in the system (seed {min(r.seed for r in results)})")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    title = f"Tasks in the system (seed {min(r.seed for r in results)})"
+    return _finish(fig, ax, path, "timestep", "tasks", title)
 
 
 def plot_utilisation(path: Path, results: list[RunResult]) -> Path:
