@@ -88,3 +88,21 @@ def test_missing_checkpoint_is_a_config_error(tmp_path: Path) -> None:
     """A checkpoint path that does not exist is refused with a clear message."""
     with pytest.raises(ConfigError, match="no such file"):
         EcsrlScheduler(checkpoint=tmp_path / "nope.zip")
+
+
+@pytest.mark.skipif(shipped_checkpoint() is None, reason="no shipped ecsrl checkpoint")
+def test_numpy_actor_matches_predict() -> None:
+    """The scheduler's numpy forward pass picks the action MaskablePPO.predict picks."""
+    sched = EcsrlScheduler()
+    env = ecsrl_env(duration_s=5)
+    obs, _ = env.reset(seed=2)
+    sim = env.sim
+    assert sim is not None
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        mask = env.action_masks()
+        want, _ = sched.model.predict(obs, action_masks=mask, deterministic=True)
+        assert sched.choose(sim, int(sim.pending), mask) == int(want)
+        obs, _, done, _, _ = env.step(int(rng.choice(np.flatnonzero(mask))))
+        if done:
+            break

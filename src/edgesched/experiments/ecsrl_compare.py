@@ -302,26 +302,43 @@ def write_results_csv(path: Path, results: list[EdgeResult]) -> None:
 
 
 def plot_throughput_vs_energy(path: Path, summary: dict[str, Any]) -> None:
-    """Throughput rate against energy per request, one point per dispatcher."""
+    """Throughput rate against energy per request, one point per dispatcher: every dispatcher
+    on the left, a zoom on those within 2 points of the best throughput on the right."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, row in summary["schedulers"].items():
-        x, y = row["energy_per_request_j"], row["throughput_rate"]
-        if x is None or y is None:
-            continue
-        style = {"marker": "*", "s": 160} if name == LEARNED else {"marker": "o", "s": 40}
-        ax.scatter([x], [y], label=name, **style)  # type: ignore[arg-type]
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
-    ax.set_xscale("log")
-    ax.set_xlabel("energy per request (J, attributed dynamic energy)")
-    ax.set_ylabel("throughput rate (within deadline and accuracy)")
-    ax.set_title(f"{summary['scenario']}: {len(summary['seeds'])} seed(s)", fontsize=9)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
+    points = {
+        name: (row["energy_per_request_j"], row["throughput_rate"])
+        for name, row in summary["schedulers"].items()
+        if row["energy_per_request_j"] is not None and row["throughput_rate"] is not None
+    }
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    markers = "osD^v<>phX"
+    best = max((y for _, y in points.values()), default=1.0)
+    for ax, zoom in zip(axes, (False, True), strict=True):
+        for k, (name, (x, y)) in enumerate(points.items()):
+            if zoom and y < best - 0.02:
+                continue
+            learned = name == LEARNED
+            ax.scatter(
+                [x],
+                [y],
+                label=name,
+                marker="*" if learned else markers[k % len(markers)],
+                color=plt.get_cmap("tab10")(k % 10),
+                s=220 if learned else 50,
+                alpha=0.85,
+                zorder=3 if learned else 2,
+            )
+        ax.set_xlabel("energy per request (J, attributed dynamic energy)")
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel("throughput rate (within deadline and accuracy)")
+    axes[0].set_title(f"{summary['scenario']}: {len(summary['seeds'])} seed(s)", fontsize=9)
+    axes[1].set_title("zoom: within 2 points of the best throughput", fontsize=9)
+    axes[1].ticklabel_format(axis="y", useOffset=False)
+    axes[0].legend(fontsize=7, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -340,7 +357,8 @@ def format_table(summary: dict[str, Any]) -> str:
     head = (
         f"{summary['scenario']}: {summary['requests_per_run']} requests in "
         f"{summary['duration_s']:g} s per run, {len(seeds)} seed(s) {seeds[0]}..{seeds[-1]}; "
-        "energy attributed to requests, delays of served requests in ms"
+        "energy attributed to requests, delays of served requests in ms; dominated by = how "
+        "many dispatchers meet more deadlines with less energy"
     )
     items = sorted(
         summary["schedulers"].items(),
@@ -354,19 +372,19 @@ def format_table(summary: dict[str, Any]) -> str:
         "offload",
         "p50",
         "p99",
-        "dominated",
+        "dominated by",
     ]
     lines = [
         [
             name,
-            _num(None if v["throughput_rate"] is None else 100 * v["throughput_rate"], ".2f") + "%",
+            _num(None if v["throughput_rate"] is None else 100 * v["throughput_rate"], ".3f") + "%",
             _num(v["energy_per_request_j"], ".4f"),
             _num(v["mean_slowdown"], ".3f"),
             _num(None if v["offload_fraction"] is None else 100 * v["offload_fraction"], ".1f")
             + "%",
             _num(v["p50_delay_ms"], ".1f"),
             _num(v["p99_delay_ms"], ".1f"),
-            ",".join(v["dominated_by"]) or "-",
+            str(len(v["dominated_by"])) if v["dominated_by"] else "-",
         ]
         for name, v in items
     ]
@@ -374,5 +392,5 @@ def format_table(summary: dict[str, Any]) -> str:
     fmt = "  ".join(f"{{:<{w}}}" if i in (0, 7) else f"{{:>{w}}}" for i, w in enumerate(widths))
     return "\n".join(
         [head, fmt.format(*cols), fmt.format(*("-" * w for w in widths))]
-        + [fmt.format(*r) for r in lines]
+        + [fmt.format(*r).rstrip() for r in lines]
     )
