@@ -182,6 +182,22 @@ def _train_args(p: argparse.ArgumentParser) -> None:
         help="checkpoint folder, which must not exist or be empty "
         "(default: runs/train-{agent}__{scenario}__{timestamp}/)",
     )
+    p.add_argument(
+        "--budget",
+        metavar="TIME",
+        help="tapfinger: wall-time budget such as 90s, 30m or 1.5h (default 30m unless --steps)",
+    )
+    p.add_argument(
+        "--resume",
+        type=Path,
+        metavar="PATH",
+        help="tapfinger: continue training from this checkpoint",
+    )
+    p.add_argument(
+        "--variant",
+        metavar="NAME",
+        help="tapfinger: tapfinger (default), no-han, no-pointer or vanilla",
+    )
 
 
 @command("train", "train a learned scheduler on a scenario and write its checkpoint", _train_args)
@@ -191,9 +207,79 @@ def _train(args: argparse.Namespace) -> int:
     result = train(
         args.agent,
         args.scenario,
-        TrainOptions(steps=args.steps, seed=args.seed, out=args.out),
+        TrainOptions(
+            steps=args.steps,
+            seed=args.seed,
+            out=args.out,
+            budget=args.budget,
+            resume=args.resume,
+            variant=args.variant,
+        ),
     )
     print(f"checkpoint written to {result.out_dir}/ ({result.info.get('wall_s')} s)")
+    return 0
+
+
+# ----------------------------------------------------------------------------- evaluate
+
+
+def _evaluate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("agent", metavar="AGENT", help="the learned scheduler (tapfinger)")
+    p.add_argument("scenario", metavar="SCENARIO", help="a placement preset or scenario YAML")
+    p.add_argument(
+        "--checkpoint", type=Path, required=True, metavar="PATH", help="the checkpoint to evaluate"
+    )
+    p.add_argument(
+        "--seeds",
+        default="1000-1019",
+        metavar="SEEDS",
+        help="a count N, a range A-B or a list a,b,c (default: 1000-1019, seeds "
+        "training never uses)",
+    )
+    p.add_argument(
+        "--baselines",
+        action="store_true",
+        help="also run every baseline of the scenario on the same seeds",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="results folder (default: runs/{scenario}__{timestamp}/)",
+    )
+    p.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: one per core)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+@command(
+    "evaluate",
+    "evaluate a learned scheduler's checkpoint on a scenario over unseen seeds",
+    _evaluate_args,
+)
+def _evaluate(args: argparse.Namespace) -> int:
+    from edgesched.experiments.backend import CompareOptions
+    from edgesched.experiments.compare import compare
+    from edgesched.experiments.output import parse_seeds
+    from edgesched.experiments.scenarios import resolve
+    from edgesched.rl import LEARNED
+
+    LEARNED.factory(args.agent)  # unknown agent: ConfigError listing the known ones
+    if resolve(args.scenario).world != "placement":
+        raise ConfigError(f"{args.scenario}: {args.agent} evaluates placement scenarios only.")
+    if not args.checkpoint.is_file():
+        raise ConfigError(f"--checkpoint {args.checkpoint}: no such file.")
+    names = None if args.baselines else [args.agent]
+    result = compare(
+        args.scenario,
+        schedulers=names,
+        seeds=parse_seeds(args.seeds),
+        out=args.out,
+        jobs=args.jobs,
+        options=CompareOptions(checkpoint=args.checkpoint),
+        progress=False if args.no_progress else None,
+    )
+    print(result.table)
+    print(f"\nresults written to {result.out_dir}/")
     return 0
 
 

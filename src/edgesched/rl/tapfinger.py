@@ -1,0 +1,120 @@
+"""TapFinger as a placement scheduler: a trained network behind the one scheduler interface.
+
+The compare backend calls :func:`shipped_checkpoint` and :func:`load_scheduler`; the registry
+name is ``tapfinger``. Checkpoints hold tensors and plain values only and are read with
+``torch.load(..., weights_only=True)``.
+
+Example:
+    >>> path = shipped_checkpoint("synthetic-3")
+    >>> path is None or path.name.endswith(".pt")
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from edgesched.core.errors import ConfigError
+from edgesched.placement.env import Layout
+from edgesched.placement.schedulers.base import PlacementScheduler
+from edgesched.placement.sim import Decision
+from edgesched.rl.graph import build_graph, collate
+from edgesched.rl.mappo import build_net, load_checkpoint
+from edgesched.rl.network import act
+
+if TYPE_CHECKING:
+    from edgesched.placement.scenario import PlacementScenario
+    from edgesched.placement.sim import PlacementSim
+
+NAME = "tapfinger"
+CHECKPOINT_DIR = "checkpoints"
+
+
+def shipped_checkpoint(scenario_name: str) -> Path | None:
+    """The pretrained checkpoint shipped for a preset, or None when there is none."""
+    ref = resources.files("edgesched.rl") / CHECKPOINT_DIR / f"{scenario_name}.pt"
+    path = Path(str(ref))
+    return path if path.is_file() else None
+
+
+class TapFingerScheduler(PlacementScheduler):
+    """Each round, every cluster with a feasible pending task asks the network for a slot (or
+    skip) and an allocation; the task-choice probability goes to the world's Bayes rule.
+
+    Args:
+        checkpoint: contents of a checkpoint (see :func:`load_scheduler`).
+        greedy: take the most likely action instead of sampling one. Sampling (the default)
+            draws from a generator seeded by the run's policy stream, so a run stays a pure
+            function of its seed.
+        threads: torch CPU threads while deciding (None: leave as it is).
+    """
+
+    name = NAME
+
+    def __init__(
+        self, checkpoint: dict[str, Any], greedy: bool = False, threads: int | None = 1
+    ) -> None:
+        self.net, _ = build_net(checkpoint)
+        self.greedy = greedy
+        self.threads = threads
+        self.lay: Layout | None = None
+        self.gen = torch.Generator()
+
+    def check(self, scenario: PlacementScenario) -> None:
+        """Raise ConfigError when the network does not fit the scenario's feature sizes."""
+        lay = Layout(scenario)
+        cfg = self.net.cfg
+        if list(lay.grid) != cfg.grid or (lay.cluster_dim, lay.pending_dim) != (
+            cfg.cluster_dim,
+            cfg.pending_dim,
+        ):
+            raise ConfigError(
+                f"the TapFinger checkpoint was trained for allocation grid {cfg.grid} and "
+                f"{cfg.pending_dim - len(cfg.grid) - 1} task type(s); scenario "
+                f"{scenario.name!r} has grid {[int(a) for a in lay.grid]} and {lay.T}."
+            )
+
+    def reset(self, sim: PlacementSim, rng: np.random.Generator) -> None:
+        super().reset(sim, rng)
+        self.check(sim.scenario)
+        self.lay = Layout(sim.scenario)
+        self.gen.manual_seed(int(rng.integers(2**63 - 1)))
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+
+    def decide(self, sim: PlacementSim) -> Sequence[Decision | None]:
+        lay = self.lay
+        assert lay is not None, "reset() first"
+        g = build_graph(sim, lay)
+        if not g.can_decide.any():
+            return [None] * lay.N
+        a = act(self.net, collate([g]), generator=self.gen, greedy=self.greedy)
+        slots = a.slot.tolist()
+        allocs = a.alloc.tolist()
+        probs = a.logp_task.exp().tolist()
+        out: list[Decision | None] = []
+        for n in range(lay.N):
+            s = slots[n]
+            if s >= lay.K or not g.slot_ok[n, s]:
+                out.append(None)
+            else:
+                out.append(Decision(int(g.slot_task[n, s]), tuple(allocs[n]), probs[n]))
+        return out
+
+
+def load_scheduler(checkpoint: Path, greedy: bool = False) -> PlacementScheduler:
+    """A TapFinger scheduler from a checkpoint file.
+
+    Raises:
+        ConfigError: the file is missing or is not a TapFinger checkpoint.
+    """
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise ConfigError(f"--checkpoint {path}: no such file.")
+    return TapFingerScheduler(load_checkpoint(path), greedy=greedy)

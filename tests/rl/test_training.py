@@ -1,0 +1,165 @@
+"""End to end: a few seconds of training, checkpoints, resume, loading, determinism, commands."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+
+from edgesched.cli import main
+from edgesched.core.errors import ConfigError
+from edgesched.placement.env import _scenario_with
+from edgesched.placement.run import simulate
+from edgesched.rl.mappo import (
+    TrainConfig,
+    build_net,
+    load_checkpoint,
+    parse_budget,
+    save_checkpoint,
+    train,
+)
+from edgesched.rl.network import ValueNorm
+from edgesched.rl.tapfinger import load_scheduler
+
+TINY = TrainConfig(
+    scenario="synthetic-3",
+    tasks=12,
+    num_envs=2,
+    rollout=8,
+    epochs=1,
+    minibatches=2,
+    hidden=16,
+    heads=2,
+    layers=1,
+    steps=32,
+    eval_every=1,
+    eval_seeds=[900],
+    checkpoint_every=1,
+)
+
+
+def _rows(out: Path) -> list[dict[str, str]]:
+    with (out / "progress.csv").open() as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("train")
+    return train(TINY, out, progress_bar=False)
+
+
+def test_training_writes_checkpoint_and_log(trained: Path) -> None:
+    """Two updates of 16 rounds: a weights-only checkpoint and two CSV rows."""
+    ckpt = torch.load(trained, weights_only=True)
+    assert ckpt["progress"]["update"] == 2 and ckpt["progress"]["steps"] == 32
+    rows = _rows(trained.parent)
+    assert [r["update"] for r in rows] == ["1", "2"]
+    assert float(rows[-1]["eval_jct"]) >= 1.0
+
+
+def test_resume_continues_the_run(trained: Path, tmp_path: Path) -> None:
+    """Resuming restores the counters and appends to the same log."""
+    out = tmp_path / "resumed"
+    out.mkdir()
+    (out / "progress.csv").write_text((trained.parent / "progress.csv").read_text())
+    path = train(dataclasses.replace(TINY, steps=64), out, resume=trained, progress_bar=False)
+    assert load_checkpoint(path)["progress"]["update"] == 4
+    assert [r["update"] for r in _rows(out)] == ["1", "2", "3", "4"]
+
+
+def test_same_seed_same_weights(trained: Path, tmp_path: Path) -> None:
+    """Training is a pure function of its config and seed."""
+    again = train(TINY, tmp_path, progress_bar=False)
+    a, b = load_checkpoint(trained)["model"], load_checkpoint(again)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_loaded_checkpoint_decides_like_the_saved_network(trained: Path, tmp_path: Path) -> None:
+    """A network saved and loaded back takes the same decisions in the same world."""
+    net, _ = build_net(load_checkpoint(trained))
+    with torch.no_grad():
+        for p in net.parameters():  # move away from the trained weights
+            p.add_(0.01 * torch.randn_like(p))
+    path = tmp_path / "saved.pt"
+    save_checkpoint(path, net, ValueNorm(), TINY, None, {"update": 0}, None, None)
+    sc, _ = _scenario_with("synthetic-3", tasks=12)
+    from edgesched.rl.tapfinger import TapFingerScheduler
+
+    original = TapFingerScheduler(
+        {
+            "net_config": net.cfg.to_dict(),
+            "model": net.state_dict(),
+            "value_norm": ValueNorm().state_dict(),
+        }
+    )
+    a = simulate(sc, original, seed=7, record=False)
+    b = simulate(sc, load_scheduler(path), seed=7, record=False)
+    assert a.tasks == b.tasks
+
+
+def test_evaluation_is_deterministic(trained: Path) -> None:
+    """The same checkpoint and seed give the same run, sampling included."""
+    sc, _ = _scenario_with("synthetic-3", tasks=12)
+    a = simulate(sc, load_scheduler(trained), seed=3, record=False)
+    b = simulate(sc, load_scheduler(trained), seed=3, record=False)
+    assert a.tasks == b.tasks
+
+
+def test_checkpoint_is_checked_against_the_scenario(trained: Path) -> None:
+    """A checkpoint for a (16, 16) grid refuses a (16, 8)-grid scenario."""
+    sc, _ = _scenario_with("testbed-3", tasks=5)
+    with pytest.raises(ConfigError, match="grid"):
+        load_scheduler(trained).check(sc)
+
+
+def test_budget_parsing() -> None:
+    """Budgets read as seconds, minutes or hours."""
+    assert parse_budget("2m") == 120.0
+    with pytest.raises(ConfigError):
+        parse_budget("soon")
+
+
+def test_train_and_evaluate_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`edgesched train tapfinger` writes a checkpoint that `edgesched evaluate` runs."""
+    out = tmp_path / "run"
+    assert main(["train", "tapfinger", "synthetic-3", "--steps", "16", "--out", str(out)]) == 0
+    ckpt = out / "checkpoint.pt"
+    assert ckpt.is_file() and (out / "training.json").is_file()
+    assert (
+        main(
+            [
+                "evaluate",
+                "tapfinger",
+                "synthetic-3",
+                "--checkpoint",
+                str(ckpt),
+                "--seeds",
+                "1",
+                "--jobs",
+                "1",
+                "--no-progress",
+                "--out",
+                str(tmp_path / "eval"),
+            ]
+        )
+        == 0
+    )
+    assert "tapfinger" in capsys.readouterr().out
+    assert (
+        main(
+            [
+                "train",
+                "tapfinger",
+                "synthetic-3",
+                "--variant",
+                "nope",
+                "--out",
+                str(tmp_path / "bad"),
+            ]
+        )
+        == 2
+    )
