@@ -13,7 +13,7 @@ import yaml
 from edgesched.core.errors import ConfigError
 from edgesched.dispatch.devices import DeviceWorld, load_device_scenario, load_devices
 from edgesched.dispatch.edge_schedulers import make
-from edgesched.dispatch.edge_sim import SUCCESS, EdgeSim, Requests
+from edgesched.dispatch.edge_sim import REJECTED, SUCCESS, VIOLATION, EdgeSim, Requests
 
 NANO_RESNET18_MS = 15.0  # data/processing_ms.csv
 NANO_SSD_MS = 25.0
@@ -281,3 +281,18 @@ def test_cloud_variant_must_be_more_accurate(tmp_path: Path) -> None:
     req["tasks"][0]["cloud_variant"] = "mobilenet_v3_small"
     with pytest.raises(ConfigError, match="not more accurate than the edge variant"):
         load_device_scenario(edge_scenario(tmp_path, requests=req))
+
+
+def test_full_cloud_queues_then_rejects(tmp_path: Path) -> None:
+    """Offloads beyond the cloud's workload slots wait in its queue; past ``max_queue`` they
+    are rejected, use no processing and no energy, and still end in exactly one outcome."""
+    cloud = {"device": "cloud-gpu", "count": 1, "wan_mbps": 100_000, "max_queue": 3}
+    world = load_device_scenario(edge_scenario(tmp_path, cloud=cloud))
+    n = 20  # 12 slots on one cloud-gpu, 3 queued, 5 rejected
+    res = run_to(world, requests_at(world, [0.0] * n, needs_cloud=True), [1] * n)
+    assert np.sum(res.outcome == REJECTED) == n - 12 - 3
+    rejected = res.outcome == REJECTED
+    assert np.all(res.machine[rejected] == -1) and np.all(res.energy_j[rejected] == 0.0)
+    waited = (res.queue_ms > 0) & ~rejected
+    assert np.sum(waited) == 3
+    assert set(np.unique(res.outcome)) <= {SUCCESS, VIOLATION, REJECTED}

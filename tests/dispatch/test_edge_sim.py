@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edgesched.core.errors import SchedulerError
-from edgesched.dispatch.devices import load_devices
+from edgesched.dispatch.devices import DeviceScenario, build_device_world, load_devices
 from edgesched.dispatch.edge_schedulers import BASELINES, make
 from edgesched.dispatch.edge_sim import REJECTED, SUCCESS, VIOLATION, EdgeSim
 
@@ -119,3 +121,57 @@ def test_masked_action_is_a_scheduler_error(world) -> None:  # type: ignore[no-u
             return
         sim.dispatch(world.cloud_action)
     pytest.fail("no offload request")
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    nanos=st.integers(0, 3),
+    nx=st.integers(0, 2),
+    gpus=st.integers(1, 3),
+    rate=st.floats(600, 30_000),
+    jitter=st.sampled_from([0.0, 0.1, 0.5]),
+    offload=st.sampled_from([0.0, 0.2, 1.0]),
+    name=st.sampled_from(BASELINES),
+    seed=st.integers(0, 1000),
+)
+def test_invariants_on_random_worlds(
+    nanos: int,
+    nx: int,
+    gpus: int,
+    rate: float,
+    jitter: float,
+    offload: float,
+    name: str,
+    seed: int,
+) -> None:
+    """On random device mixes and loads: one outcome each, delays add up, the energy identity
+    holds, and no edge device ever holds more than its limit."""
+    base = load_devices("ecsrl-17k")
+    sc = base.scenario
+    edge = [{"device": "jetson-tx2", "count": 1}]
+    edge += [{"device": "jetson-nano", "count": nanos}] if nanos else []
+    edge += [{"device": "xavier-nx", "count": nx}] if nx else []
+    data = sc.model_dump()
+    data["edge"]["devices"] = edge
+    data["cloud"]["count"] = gpus
+    data["requests"].update(count=max(1, round(rate * 5 / 60)), duration_s=5)
+    data["requests"]["offload_share"] = offload
+    data["processing_jitter"] = jitter
+    world = build_device_world(DeviceScenario.model_validate(data), "random")
+    res = EdgeSim(world, seed).run(make(name))
+    assert res.count == world.scenario.requests.count
+    assert np.all(np.isin(res.outcome, [SUCCESS, VIOLATION, REJECTED]))
+    parts = res.network_ms + res.wan_queue_ms + res.queue_ms + res.processing_ms
+    assert np.allclose(res.delay_ms, parts)
+    total = res.energy_j.sum() + res.machine_idle_j.sum()
+    assert total == pytest.approx(res.machine_total_j.sum(), rel=1e-9)
+    for m in range(world.n_edge):
+        on = res.action == m
+        t0 = res.requests.arrival_ms[on]
+        t1 = res.start_ms[on] + res.processing_ms[on]
+        steps = np.concatenate(
+            [np.stack([t0, np.ones_like(t0)], 1), np.stack([t1, -np.ones_like(t1)], 1)]
+        )
+        steps = steps[np.lexsort((steps[:, 1], steps[:, 0]))]
+        if steps.size:
+            assert np.cumsum(steps[:, 1]).max() <= world.max_workloads[m]
