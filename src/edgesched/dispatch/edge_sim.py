@@ -537,9 +537,14 @@ class EdgeSim:
         reservations); ``extra`` is one more ``(join time, solo ms, variant, id)``. Returns the
         dynamic energy from now on (J) and the projected end time of every workload by id.
         """
+        act, cap = self._active[m], self._cap[m]
+        if not self.run_req[m] and (m >= self.D or not self._joining[m]):
+            if extra is None:  # an idle machine stays idle
+                return 0.0, {}
+            join, solo, _, i = extra  # alone: solo speed
+            return min(act, cap) * solo * 1e-3, {i: join + solo}
         now = self.loop.now
         coef = self._coef[m]
-        act, cap = self._active[m], self._cap[m]
         vs = list(self.run_v[m])
         ids = list(self.run_req[m])
         # the remaining work as the scheduler can know it: the profile less the progress made
