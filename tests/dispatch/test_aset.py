@@ -1,0 +1,106 @@
+"""ASET: training through the command line, the learned scheduler, the shipped checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgesched.cli import main
+from edgesched.core.errors import ConfigError
+from edgesched.dispatch.aset import AsetScheduler, checkpoint_dir, shipped_checkpoint
+from edgesched.dispatch.policies import STATIC_NAMES
+from edgesched.dispatch.scenario import load
+from edgesched.dispatch.simulator import DispatchSim
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A checkpoint from 64 training steps through `edgesched train aset`."""
+    out = tmp_path_factory.mktemp("train") / "aset"
+    code = main(["train", "aset", "aset-full-edge", "--steps", "64", "--out", str(out)])
+    assert code == 0
+    return out / "aset.zip"
+
+
+def test_train_writes_checkpoint_and_record(tiny_checkpoint: Path) -> None:
+    """Training leaves aset.zip and training.json with its command's settings."""
+    info = json.loads((tiny_checkpoint.parent / "training.json").read_text())
+    assert info["agent"] == "aset" and info["scenario"] == "aset-full-edge"
+    assert info["steps"] == 64 and info["seed"] == 0
+    assert info["policies"] == STATIC_NAMES
+    assert tiny_checkpoint.stat().st_size < 5 * 1024 * 1024
+
+
+def test_aset_scheduler_picks_a_policy_every_window(tiny_checkpoint: Path) -> None:
+    """The learned scheduler runs a simulation and records one valid choice per window."""
+    world = load("aset-full-edge", duration_s=30)
+    result = DispatchSim(world, AsetScheduler(checkpoint=tiny_checkpoint), 0).run()
+    assert result.choices.shape == (6,)
+    assert np.all((result.choices >= 0) & (result.choices < len(STATIC_NAMES)))
+    assert result.queries > 0
+
+
+def test_checkpoint_of_another_shape_is_refused(tiny_checkpoint: Path) -> None:
+    """A full-edge checkpoint does not fit the 5-cluster mixed layout."""
+    with pytest.raises(ConfigError, match="observations of size"):
+        AsetScheduler(checkpoint=tiny_checkpoint).check_world(load("aset-mixed"))
+
+
+def test_compare_runs_aset_with_a_checkpoint(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    """compare --checkpoint adds an aset row with its policy shares."""
+    out = tmp_path / "run"
+    code = main(
+        [
+            "compare",
+            "aset-full-edge",
+            "--duration",
+            "20",
+            "--seeds",
+            "1",
+            "--schedulers",
+            "closest,aset",
+            "--checkpoint",
+            str(tiny_checkpoint),
+            "--out",
+            str(out),
+            "--no-progress",
+            "--jobs",
+            "1",
+        ]
+    )
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    shares = summary["schedulers"]["aset"]["policy_share"]
+    assert sum(shares.values()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "nope"], "unknown trainable agent 'nope'"),
+        (["train", "aset", "aset-full-edge", "--steps", "0"], "--steps 0"),
+        (["train", "aset", "aset-nowhere"], "unknown dispatch scenario"),
+    ],
+)
+def test_train_bad_input_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    """Bad training input: status 2, a clear message, nothing written."""
+    out = tmp_path / "ck"
+    assert main([*args, "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_shipped_checkpoint_and_model_card() -> None:
+    """A small checkpoint ships for aset-full-edge with its model card, and loads."""
+    path = shipped_checkpoint("aset-full-edge")
+    assert path is not None and path.stat().st_size < 5 * 1024 * 1024
+    card = (checkpoint_dir() / "MODEL_CARD.md").read_text()
+    assert "edgesched train aset aset-full-edge" in card
+    sched = AsetScheduler()
+    sched.check_world(load("aset-full-edge"))
+    assert shipped_checkpoint("aset-mixed") is None
