@@ -61,11 +61,7 @@ def observe(sim: DispatchSim, last_choice: int) -> np.ndarray:
     n_ap = max(len(w.access_points), 1)
     out = np.zeros(obs_size(w), dtype=np.float32)
     last: WindowStats | None = sim.last
-    now = sim.window * sim.window_s
-    lo = int(np.searchsorted(sim.t0, now - sim.max_stream_s, side="left"))
-    hi = sim._next_arrival
-    active = np.bincount(sim.app[lo:hi][sim.end[lo:hi] > now], minlength=P)
-    out[P : 2 * P] = active / n_ap / 100.0
+    out[P : 2 * P] = sim.active_clients() / n_ap / 100.0
     o = 2 * P
     out[o + C : o + 2 * C] = sim.utilisation()
     if last is not None:

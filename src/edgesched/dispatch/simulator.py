@@ -343,6 +343,14 @@ class DispatchSim:
         for c in range(self.world.n_clusters):
             self._refresh(c)
 
+    def active_clients(self) -> np.ndarray:
+        """Streams under way now (at the current window start), per application [P]."""
+        now = self.window * self.window_s
+        lo = int(np.searchsorted(self.t0, now - self.max_stream_s, side="left"))
+        hi = self._next_arrival
+        live = self.end[lo:hi] > now
+        return np.bincount(self.app[lo:hi][live], minlength=len(self.world.apps))
+
     def utilisation(self) -> np.ndarray:
         """Committed load per cluster as a fraction of its accelerators [C]."""
         return self.cluster_load / self.world.cluster_acc

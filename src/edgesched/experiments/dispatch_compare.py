@@ -402,7 +402,7 @@ def plot_success_vs_lambda(path: Path, table: dict[str, dict[float, float]]) -> 
 
 
 def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.2f}%"
+    return "-" if x is None else f"{100 * x:.3f}%"
 
 
 def _ms(x: float | None) -> str:
