@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from edgesched.dispatch.policies import STATIC_NAMES
 from edgesched.dispatch.scenario import load
@@ -185,3 +187,47 @@ def test_histogram_percentiles() -> None:
     for q in (50, 99):
         assert hist_percentile(hist, q) == pytest.approx(np.percentile(delays, q), rel=0.006)
     assert math.isnan(hist_percentile(np.zeros(HIST_BINS), 50))
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_invariants_on_random_worlds(tmp_path: Path, case: int) -> None:
+    """On random topologies, loads and knobs: one outcome per query, parts add up, the
+    committed load never exceeds the cap, and served waits respect the queue bound."""
+    rng = np.random.default_rng(case)
+    scenario = {
+        "world": "dispatch",
+        "topology": {
+            "metros": int(rng.integers(1, 4)),
+            "cos_per_metro": int(rng.integers(1, 4)),
+            "cloud": bool(rng.integers(2)),
+            "latency_ms": {"access": float(rng.uniform(0.5, 5))},
+        },
+        "clusters": [
+            {
+                "kind": "co",
+                "device": str(rng.choice(["edge-gpu", "xavier-nx"])),
+                "accelerators": int(rng.integers(1, 4)),
+            }
+        ],
+        "load": {"count": 1, "lam": float(rng.uniform(10, 300)), "duration_s": 20},
+        "max_utilisation": float(rng.uniform(0.5, 1.0)),
+        "max_queue_ms": float(rng.uniform(1, 200)),
+        "processing_jitter": float(rng.uniform(0, 0.5)),
+    }
+    path = tmp_path / "random.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    world = load(path)
+    policy = STATIC_NAMES[case % len(STATIC_NAMES)]
+    sim = DispatchSim(world, make(policy), seed=case, record_queries=True)
+    cap = world.scenario.max_utilisation + 1e-9
+    while not sim.done:
+        sim.step_window()
+        assert np.all(sim.acc_load <= cap)
+    result = sim.result()
+    assert sim.log is not None
+    log = sim.log.arrays()
+    assert result.queries == expected_queries(sim) == log["outcome"].size
+    served = log["outcome"] != REJECTED
+    parts = log["uplink_ms"] + log["network_ms"] + log["queueing_ms"] + log["processing_ms"]
+    np.testing.assert_allclose(log["delay_ms"][served], parts[served])
+    assert np.all(log["queueing_ms"][served] <= world.scenario.max_queue_ms + 1e-6)
