@@ -231,3 +231,21 @@ def test_invariants_on_random_worlds(tmp_path: Path, case: int) -> None:
     parts = log["uplink_ms"] + log["network_ms"] + log["queueing_ms"] + log["processing_ms"]
     np.testing.assert_allclose(log["delay_ms"][served], parts[served])
     assert np.all(log["queueing_ms"][served] <= world.scenario.max_queue_ms + 1e-6)
+
+
+@pytest.mark.parametrize(
+    ("policy", "outcomes", "p50", "p99"),
+    [
+        ("closest", [182181, 6, 0], 22.103, 41.498),
+        ("most-accurate", [154570, 9001, 18616], 40.985, 69.653),
+    ],
+)
+def test_golden_runs(policy: str, outcomes: list[int], p50: float, p99: float) -> None:
+    """Pinned numbers of two fixed-seed runs (lambda 100, 60 s): any change is deliberate."""
+    world = load("aset-full-edge", lam=100, duration_s=60)
+    result = DispatchSim(world, make(policy), 0).run()
+    assert result.clients == 402
+    assert result.counts.sum(axis=0).tolist() == outcomes
+    all_hist = result.hist.sum(axis=0)
+    assert hist_percentile(all_hist, 50) == pytest.approx(p50, abs=1e-3)
+    assert hist_percentile(all_hist, 99) == pytest.approx(p99, abs=1e-3)
