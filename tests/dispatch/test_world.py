@@ -199,3 +199,12 @@ def test_unknown_scenario_is_refused() -> None:
     """A name that is neither a preset nor a file lists the presets."""
     with pytest.raises(ConfigError, match="aset-full-edge"):
         load("aset-nowhere")
+
+
+def test_a_scenario_file_is_named_by_its_stem(tmp_path: Path) -> None:
+    """Without a name field, a scenario file takes its file name (run folders use it)."""
+    path = tmp_path / "my-net.yaml"
+    path.write_text(
+        "world: dispatch\nclusters:\n  - {kind: co, device: edge-gpu, accelerators: 1}\n"
+    )
+    assert load(path).name == "my-net"

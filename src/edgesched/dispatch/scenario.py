@@ -88,7 +88,7 @@ def load(
                 f"unknown dispatch scenario {str(scenario)!r}: not a preset "
                 f"({', '.join(presets())}) and not a file."
             )
-        world = load_scenario(path)
+        world = load_scenario(path, name=path.stem)
     else:
         world = load_scenario(path, name=path.stem)
     return with_load(world, lam=lam, pattern=pattern, duration_s=duration_s)

@@ -71,7 +71,7 @@ class DispatchBackend:
         world = load(
             scenario, lam=options.lam, pattern=options.pattern, duration_s=options.duration
         )
-        name = world.name if world.name else Path(scenario).stem
+        name = world.name
         checkpoint = options.checkpoint
         if checkpoint is not None:
             if not checkpoint.is_file():
