@@ -32,6 +32,8 @@ def test_train_writes_checkpoint_and_record(tiny_checkpoint: Path) -> None:
     assert info["steps"] == 64 and info["seed"] == 0
     assert info["policies"] == STATIC_NAMES
     assert tiny_checkpoint.stat().st_size < 5 * 1024 * 1024
+    curves = (tiny_checkpoint.parent / "logs" / "progress.csv").read_text()
+    assert "train/mean_window_success" in curves.splitlines()[0]
 
 
 def test_aset_scheduler_picks_a_policy_every_window(tiny_checkpoint: Path) -> None:

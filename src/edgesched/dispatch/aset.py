@@ -106,7 +106,8 @@ def train_aset(
     n_envs: int = 4,
     log: Any = print,
 ) -> dict[str, Any]:
-    """Train ASET with PPO and write ``aset.zip`` and ``training.json`` into ``out``.
+    """Train ASET with PPO; write ``aset.zip``, ``training.json`` and the training curves
+    (``logs/progress.csv``) into ``out``.
 
     Episodes draw lambda from {20, 40, 60, 80, 100} and the load from {constant, constant,
     fast, steady}, 600 s each. Returns what ``training.json`` holds.
@@ -114,7 +115,9 @@ def train_aset(
     import torch
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.logger import configure
     from stable_baselines3.common.vec_env import DummyVecEnv
+    from tqdm import tqdm
 
     if steps < 1:
         raise ConfigError(f"--steps {steps}: expected a whole number >= 1.")
@@ -137,7 +140,7 @@ def train_aset(
         "MlpPolicy",
         venv,
         n_steps=n_steps,
-        batch_size=min(256, n_steps * n_envs),
+        batch_size=256 if n_steps == 256 else n_steps * n_envs,
         n_epochs=10,
         gamma=0.9,
         gae_lambda=0.95,
@@ -150,24 +153,34 @@ def train_aset(
     )
 
     class Progress(BaseCallback):
-        def __init__(self) -> None:
+        """A progress bar on a terminal, a line every 5 % otherwise; mean window success."""
+
+        def __init__(self, bar: Any) -> None:
             super().__init__()
+            self.bar = bar
             self.rewards: list[float] = []
             self.next = 0
 
         def _on_step(self) -> bool:
             self.rewards.extend(float(r) for r in self.locals["rewards"])
+            self.bar.update(int(self.locals["rewards"].size))
             if self.num_timesteps >= self.next:
                 recent = self.rewards[-2000:]
                 mean = float(np.mean(recent)) if recent else float("nan")
-                log(f"step {self.num_timesteps:>7}/{steps}  mean window success {mean:.4f}")
+                self.logger.record("train/mean_window_success", mean)
+                if self.bar.disable:
+                    log(f"step {self.num_timesteps:>7}/{steps}  mean window success {mean:.4f}")
+                else:
+                    self.bar.set_postfix(success=f"{mean:.4f}")
                 self.next += max(steps // 20, 1)
             return True
 
-    start = time.perf_counter()
-    model.learn(total_timesteps=steps, callback=Progress())
-    wall = time.perf_counter() - start
     out.mkdir(parents=True, exist_ok=True)
+    model.set_logger(configure(str(out / "logs"), ["csv"]))
+    start = time.perf_counter()
+    with tqdm(total=steps, desc="train aset", unit="step", disable=None) as bar:
+        model.learn(total_timesteps=steps, callback=Progress(bar))
+    wall = time.perf_counter() - start
     model.save(str(out / "aset.zip"))
     info = {
         "agent": "aset",
