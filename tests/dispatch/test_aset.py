@@ -106,3 +106,36 @@ def test_shipped_checkpoint_and_model_card() -> None:
     sched = AsetScheduler()
     sched.check_world(load("aset-full-edge"))
     assert shipped_checkpoint("aset-mixed") is None
+
+
+def test_aset_runs_are_deterministic(tiny_checkpoint: Path) -> None:
+    """A run is a pure function of (scenario, checkpoint, seed)."""
+    world = load("aset-full-edge", duration_s=30, pattern="fast")
+    runs = [DispatchSim(world, AsetScheduler(checkpoint=tiny_checkpoint), 9).run() for _ in "ab"]
+    np.testing.assert_array_equal(runs[0].counts, runs[1].counts)
+    np.testing.assert_array_equal(runs[0].choices, runs[1].choices)
+
+
+def test_unreadable_checkpoint_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file that is not a checkpoint is refused before anything runs."""
+    bad = tmp_path / "bad.zip"
+    bad.write_text("not a zip")
+    out = tmp_path / "run"
+    code = main(
+        [
+            "compare",
+            "aset-full-edge",
+            "--checkpoint",
+            str(bad),
+            "--seeds",
+            "1",
+            "--duration",
+            "10",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
+    assert code == 2
+    assert "not a readable ASET checkpoint" in capsys.readouterr().err
+    assert not out.exists()
