@@ -5,11 +5,11 @@ STATE
     ``[arrivals (P), active clients (P), measured utilisation (C), committed utilisation (C),
     queue (C), last ratios (3), last choice (K)]`` where *arrivals* is the last window's new
     clients of each application in clients per minute per access point / 100, *active clients*
-    the streams under way per access point / 100, *measured utilisation* each cluster's busy
-    fraction in the last window, *committed utilisation* the load routed to it now, *queue*
-    ``log1p`` of the mean queries waiting per accelerator at the last window's slot ends, *last
-    ratios* the last window's success, QoS-violation and rejection ratios, and *last choice*
-    a one-hot of the policy in force.
+    the streams under way per access point / 100, *measured utilisation* the processing work
+    of the last window's served queries per accelerator-second of each cluster, *committed
+    utilisation* the load routed to it now, *queue* ``log1p`` of the mean queries waiting per
+    accelerator at the last window's slot ends, *last ratios* the last window's success,
+    QoS-violation and rejection ratios, and *last choice* a one-hot of the policy in force.
 
 ACTIONS
     ``Discrete(K)``: the index of the static policy (in

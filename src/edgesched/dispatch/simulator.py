@@ -128,7 +128,7 @@ class WindowStats:
     start: float
     counts: np.ndarray  # [P, 3] success / violation / rejection
     arrivals: np.ndarray  # [P] new clients
-    utilisation: np.ndarray  # [C] busy fraction of the cluster's accelerators
+    utilisation: np.ndarray  # [C] processing work of the served queries / accelerator-time
     queue: np.ndarray  # [C] mean queries waiting per accelerator at slot ends
     choice: int  # the meta-scheduler's choice, -1 for a static policy
 
