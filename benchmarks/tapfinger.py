@@ -1,0 +1,103 @@
+"""TapFinger's decision latency and training throughput; prints one JSON object.
+
+    python benchmarks/tapfinger.py [--checkpoint PATH] [--train-seconds S]
+
+- decision_ms: wall time of one decision round (graph view built, one forward pass, the
+  decisions of every cluster) of the shipped synthetic-3 model on one CPU thread, at 3
+  clusters (synthetic-3) and 6 clusters (synthetic-6, the same model: the network does not
+  depend on the number of clusters), p50 and p99 over the rounds of one episode each;
+- train_decisions_per_s: agent decisions per second of the default training run (rollouts
+  and PPO updates included), one thread, over ``--train-seconds``.
+
+Without a shipped checkpoint, an untrained network of the default size is timed (and
+``"checkpoint": null`` says so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edgesched.placement.run import workload
+from edgesched.placement.scenario import load_scenario
+from edgesched.placement.sim import PlacementSim
+from edgesched.rl.mappo import TrainConfig, load_checkpoint, net_config, save_checkpoint, train
+from edgesched.rl.network import TapFingerNet, ValueNorm
+from edgesched.rl.tapfinger import TapFingerScheduler, shipped_checkpoint
+
+
+def round_times(ckpt: dict, scenario_name: str, seed: int = 1000) -> list[float]:
+    """Milliseconds per decision round over one episode."""
+    scenario, _ = load_scenario(scenario_name)
+    sim = PlacementSim(scenario, workload(scenario, seed), seed, record=False)
+    sched = TapFingerScheduler(ckpt, threads=1)
+    sched.reset(sim, sim.streams["policy"])
+    times: list[float] = []
+    while not sim.done:
+        sim.begin_timestep()
+        while True:
+            t0 = time.perf_counter()
+            decisions = sched.decide(sim)
+            times.append((time.perf_counter() - t0) * 1000)
+            if not (sim.apply_round(decisions) and sim.multi_task):
+                break
+        sim.end_timestep()
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--checkpoint", type=Path, help="default: the shipped synthetic-3 one")
+    parser.add_argument("--train-seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    path = args.checkpoint or shipped_checkpoint("synthetic-3")
+    with tempfile.TemporaryDirectory() as tmp:
+        if path is None:
+            cfg = TrainConfig()
+            sc, _ = load_scenario("synthetic-3")
+            from edgesched.placement.env import Layout
+
+            net = TapFingerNet(net_config(Layout(sc), cfg))
+            path_used = Path(tmp) / "untrained.pt"
+            save_checkpoint(path_used, net, ValueNorm(), cfg, None, {}, None, None)
+            ckpt = load_checkpoint(path_used)
+        else:
+            ckpt = load_checkpoint(path)
+        latency = {}
+        for n, name in (("3", "synthetic-3"), ("6", "synthetic-6")):
+            ms = round_times(ckpt, name)
+            latency[n] = {
+                "p50": round(float(np.percentile(ms, 50)), 3),
+                "p99": round(float(np.percentile(ms, 99)), 3),
+                "rounds": len(ms),
+            }
+        out = Path(tmp) / "train"
+        cfg = TrainConfig(budget_s=args.train_seconds, eval_every=0, checkpoint_every=10**9)
+        t0 = time.perf_counter()
+        last = train(cfg, out, progress_bar=False)
+        wall = time.perf_counter() - t0
+        decisions = load_checkpoint(last)["progress"]["decisions"]
+    print(
+        json.dumps(
+            {
+                "decision_ms": {k: {"p50": v["p50"], "p99": v["p99"]} for k, v in latency.items()},
+                "train_decisions_per_s": round(decisions / wall, 1),
+                "rounds_timed": {k: v["rounds"] for k, v in latency.items()},
+                "checkpoint": str(path) if path is not None else None,
+                "torch": torch.__version__,
+                "python": platform.python_version(),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
