@@ -38,7 +38,7 @@ CONDITIONS: list[tuple[str, float, str | None]] = [
 def evaluate(
     scenario: str, seeds: list[int], checkpoint: Path | None, duration_s: float, jobs: int | None
 ) -> dict[str, Any]:
-    from edgesched.dispatch.aset import shipped_checkpoint
+    from edgesched.rl.aset import shipped_checkpoint
 
     checkpoint = checkpoint or shipped_checkpoint(scenario)
     names = [*STATIC_NAMES, *(["aset"] if checkpoint else [])]

@@ -13,9 +13,10 @@ import time
 import numpy as np
 
 from edgesched.dispatch.devices import load_devices
-from edgesched.dispatch.ecsrl import ecsrl_env, shipped_checkpoint
+from edgesched.dispatch.edge_env import ecsrl_env
 from edgesched.dispatch.edge_schedulers import BASELINES, make
 from edgesched.dispatch.edge_sim import EdgeSim
+from edgesched.rl.ecsrl import shipped_checkpoint
 
 
 def run_s(name: str) -> float:

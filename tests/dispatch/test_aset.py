@@ -10,10 +10,10 @@ import pytest
 
 from edgesched.cli import main
 from edgesched.core.errors import ConfigError
-from edgesched.dispatch.aset import AsetScheduler, checkpoint_dir, shipped_checkpoint
 from edgesched.dispatch.policies import STATIC_NAMES
 from edgesched.dispatch.scenario import load
 from edgesched.dispatch.simulator import DispatchSim
+from edgesched.rl.aset import AsetScheduler, checkpoint_dir, shipped_checkpoint
 
 
 @pytest.fixture(scope="module")

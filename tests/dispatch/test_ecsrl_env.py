@@ -11,9 +11,10 @@ from gymnasium.utils.env_checker import check_env
 
 from edgesched.core.errors import ConfigError
 from edgesched.dispatch.devices import load_devices
-from edgesched.dispatch.ecsrl import EcsrlScheduler, obs_size, shipped_checkpoint
+from edgesched.dispatch.edge_env import obs_size
 from edgesched.dispatch.edge_sim import EdgeSim
 from edgesched.dispatch.env import ecsrl_env
+from edgesched.rl.ecsrl import EcsrlScheduler, shipped_checkpoint
 
 EXPECTED_WARNING = "Not able to test alternative render modes"
 

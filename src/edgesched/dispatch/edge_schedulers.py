@@ -16,20 +16,21 @@ fastest-expected   the least expected delay (network + WAN backlog + processing 
 always-cloud       the cloud for every request
 energy-greedy      the least expected energy attributed to the request (its share of the
                    device's dynamic power x its expected processing time); deadlines ignored
-ecsrl              the learned actor-critic dispatcher (:mod:`edgesched.dispatch.ecsrl`)
+ecsrl              the learned actor-critic dispatcher (:mod:`edgesched.rl.ecsrl`, which
+                   registers it when imported)
 =================  =========================================================================
 
 Example:
     >>> from edgesched.dispatch.edge_schedulers import make, names
     >>> make("round-robin").name
     'round-robin'
+    >>> import edgesched.rl.ecsrl
     >>> "ecsrl" in names()
     True
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -144,15 +145,6 @@ class EnergyGreedy(Baseline):
     def choose(self, sim: EdgeSim, request: int, mask: np.ndarray) -> int:
         _, energy = sim.expected(request)
         return _argmin_allowed(energy, mask)
-
-
-@EDGE_SCHEDULERS.register(
-    "ecsrl", description="ECSRL: the learned actor-critic dispatcher (MaskablePPO checkpoint)"
-)
-def _ecsrl(checkpoint: Path | str | None = None, **kwargs: Any) -> EdgeScheduler:
-    from edgesched.dispatch.ecsrl import EcsrlScheduler
-
-    return EcsrlScheduler(checkpoint=checkpoint, **kwargs)
 
 
 def make(name: str, **kwargs: Any) -> EdgeScheduler:

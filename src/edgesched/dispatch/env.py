@@ -169,5 +169,5 @@ def aset_env(scenario: str = DEFAULT_SCENARIO, **options: Any) -> AsetEnv:
     return AsetEnv(world, lam=lam, pattern=pattern)
 
 
-# ECSRL's per-request environment lives in edgesched.dispatch.ecsrl; re-exported here.
-from edgesched.dispatch.ecsrl import ecsrl_env as ecsrl_env  # noqa: E402
+# ECSRL's per-request environment lives in edgesched.dispatch.edge_env; re-exported here.
+from edgesched.dispatch.edge_env import ecsrl_env as ecsrl_env  # noqa: E402

@@ -1,16 +1,17 @@
-"""Every dispatch scheduler by name: the ten static policies and the learned ``aset``.
+"""Every dispatch scheduler by name: the ten static policies, and the learned ``aset`` once
+:mod:`edgesched.rl.aset` is imported (it registers itself; the world never imports ``rl``).
 
 Example:
     >>> from edgesched.dispatch.schedulers import make, names
     >>> make("closest").name
     'closest'
+    >>> import edgesched.rl.aset
     >>> "aset" in names()
     True
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from edgesched.core.registry import Registry
@@ -20,13 +21,6 @@ from edgesched.dispatch.simulator import DispatchScheduler
 SCHEDULERS: Registry[DispatchScheduler] = Registry("dispatch scheduler")
 for _cls in STATIC_POLICIES:
     SCHEDULERS.register(_cls.name, _cls, description=(_cls.__doc__ or "").strip())
-
-
-@SCHEDULERS.register("aset", description="ASET: a learned selector of the static policy per window")
-def _aset(checkpoint: Path | str | None = None, **kwargs: Any) -> DispatchScheduler:
-    from edgesched.dispatch.aset import AsetScheduler
-
-    return AsetScheduler(checkpoint=checkpoint, **kwargs)
 
 
 def make(name: str, **kwargs: Any) -> DispatchScheduler:

@@ -25,6 +25,7 @@ from edgesched.dispatch.simulator import OUTCOMES, DispatchSim, RunResult, hist_
 from edgesched.dispatch.world import World
 from edgesched.experiments.backend import CompareOptions
 from edgesched.experiments.output import run_metadata, write_json
+from edgesched.rl import aset as _aset  # noqa: F401  (registers the learned "aset")
 
 LEARNED = "aset"
 BEST_STATIC = "best-static"
@@ -49,7 +50,7 @@ def run_cell(prepared: PreparedDispatch, scheduler: str, seed: int) -> RunResult
 
 
 def _check_checkpoint(world: World, checkpoint: Path) -> None:
-    from edgesched.dispatch.aset import AsetScheduler
+    from edgesched.rl.aset import AsetScheduler
 
     AsetScheduler(checkpoint=checkpoint).check_world(world)
 
@@ -78,7 +79,7 @@ class DispatchBackend:
                 raise ConfigError(f"--checkpoint {checkpoint}: no such file.")
             _check_checkpoint(world, checkpoint)
         else:
-            from edgesched.dispatch.aset import shipped_checkpoint
+            from edgesched.rl.aset import shipped_checkpoint
 
             checkpoint = shipped_checkpoint(name)
         return PreparedDispatch(world=world, name=name, checkpoint=checkpoint)

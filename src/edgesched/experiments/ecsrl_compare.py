@@ -33,6 +33,7 @@ from edgesched.dispatch.edge_schedulers import BASELINES, EDGE_SCHEDULERS, make
 from edgesched.dispatch.edge_sim import OUTCOMES, EdgeResult, EdgeSim
 from edgesched.experiments.backend import CompareOptions
 from edgesched.experiments.output import run_metadata, write_json
+from edgesched.rl import ecsrl as _ecsrl  # noqa: F401  (registers the learned "ecsrl")
 
 LEARNED = "ecsrl"
 
@@ -57,7 +58,7 @@ def run_cell(prepared: PreparedEdge, scheduler: str, seed: int) -> EdgeResult:
 
 def _fitting_checkpoint(world: DeviceWorld, path: Path, *, strict: bool) -> Path | None:
     """``path`` if its policy fits ``world``; else a ConfigError (strict) or None."""
-    from edgesched.dispatch.ecsrl import EcsrlScheduler
+    from edgesched.rl.ecsrl import EcsrlScheduler
 
     try:
         EcsrlScheduler(checkpoint=path).check_world(world)
@@ -100,7 +101,7 @@ class EcsrlBackend:
                 raise ConfigError(f"--checkpoint {options.checkpoint}: no such file.")
             checkpoint = _fitting_checkpoint(world, options.checkpoint, strict=True)
         else:
-            from edgesched.dispatch.ecsrl import shipped_checkpoint
+            from edgesched.rl.ecsrl import shipped_checkpoint
 
             shipped = shipped_checkpoint(name) or shipped_checkpoint()
             checkpoint = (

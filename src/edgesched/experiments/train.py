@@ -44,8 +44,8 @@ TRAINERS: Registry[TrainResult] = Registry("trainable agent")
 
 @TRAINERS.register("aset", description="ASET policy selector (PPO) on a dispatch scenario")
 def _train_aset(scenario: str | None, options: TrainOptions) -> TrainResult:
-    from edgesched.dispatch.aset import DEFAULT_STEPS, train_aset
     from edgesched.dispatch.scenario import DEFAULT_SCENARIO, load
+    from edgesched.rl.aset import DEFAULT_STEPS, train_aset
 
     name = scenario or DEFAULT_SCENARIO
     load(name)  # validate before anything is written
@@ -75,7 +75,7 @@ def train(agent: str, scenario: str | None, options: TrainOptions) -> TrainResul
 )
 def _train_ecsrl(scenario: str | None, options: TrainOptions) -> TrainResult:
     from edgesched.dispatch.devices import DEFAULT_SCENARIO, load_devices
-    from edgesched.dispatch.ecsrl import DEFAULT_STEPS, train_ecsrl
+    from edgesched.rl.ecsrl import DEFAULT_STEPS, train_ecsrl
 
     name = scenario or DEFAULT_SCENARIO
     load_devices(name)  # validate before anything is written

@@ -1,0 +1,126 @@
+"""ASET: the learned meta-scheduler that picks the static policy of every window.
+
+The agent is Stable-Baselines3's PPO (an MLP policy) trained on :class:`AsetEnv`; this module
+wraps it, it does not re-implement it. :class:`AsetScheduler` loads a checkpoint and, at every
+window start, feeds the simulator's observation to the policy network (deterministic action)
+and routes the window's streams with the chosen static policy.
+
+The shipped checkpoint is ``edgesched/rl/checkpoints/aset/aset-full-edge.zip``; its model
+card (``MODEL_CARD.md`` beside it) gives the command, seed, wall time and evaluation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgesched.core.errors import ConfigError
+from edgesched.dispatch.env import PolicySelector, aset_env, obs_size, observe
+from edgesched.dispatch.policies import STATIC_NAMES
+from edgesched.dispatch.scenario import DEFAULT_SCENARIO
+from edgesched.dispatch.schedulers import SCHEDULERS
+from edgesched.dispatch.simulator import DispatchSim
+from edgesched.dispatch.world import World
+from edgesched.rl import sb3
+
+#: Training defaults of the shipped checkpoint.
+TRAIN_LAMS = (20.0, 40.0, 60.0, 80.0, 100.0)
+TRAIN_PATTERNS: tuple[str | None, ...] = (None, None, "fast", "steady")
+DEFAULT_STEPS = 50_000
+
+
+def checkpoint_dir() -> Path:
+    return sb3.checkpoint_dir("aset")
+
+
+def shipped_checkpoint(scenario: str = DEFAULT_SCENARIO) -> Path | None:
+    """The shipped checkpoint for a scenario name, or None when there is none."""
+    return sb3.shipped_checkpoint("aset", scenario)
+
+
+class AsetScheduler(PolicySelector):
+    """The learned selector: a trained policy network picks the static policy per window."""
+
+    def __init__(self, checkpoint: Path | str | None = None, scenario: str | None = None) -> None:
+        path = sb3.resolve_checkpoint("aset", checkpoint, scenario or DEFAULT_SCENARIO)
+        self.checkpoint = path
+        self.model = sb3.load_model("ppo", path, "aset")
+        super().__init__(decide=self._decide, name="aset")
+
+    def check_world(self, world: World) -> None:
+        """Refuse a world whose observation does not match the checkpoint's."""
+        want = int(np.prod(self.model.observation_space.shape))
+        have = obs_size(world)
+        if want != have:
+            raise ConfigError(
+                f"aset checkpoint {self.checkpoint} was trained on observations of size {want}; "
+                f"this scenario gives {have} (another number of clusters or applications). "
+                "Train one for it with `edgesched train aset SCENARIO`."
+            )
+
+    def reset(self, world: World, rng: np.random.Generator) -> None:
+        self.check_world(world)
+        super().reset(world, rng)
+        self._last = -1
+
+    def _decide(self, sim: DispatchSim, current: int) -> int:
+        obs = observe(sim, self._last)
+        action, _ = self.model.predict(obs, deterministic=True)
+        self._last = int(action)
+        return self._last
+
+
+def train_aset(
+    scenario: str = DEFAULT_SCENARIO,
+    *,
+    steps: int = DEFAULT_STEPS,
+    out: Path,
+    seed: int = 0,
+    n_envs: int = 4,
+    log: Any = print,
+) -> dict[str, Any]:
+    """Train ASET with PPO; write ``aset.zip``, ``training.json`` and the training curves
+    (``logs/progress.csv``) into ``out``.
+
+    Episodes draw lambda from {20, 40, 60, 80, 100} and the load from {constant, constant,
+    fast, steady}, 600 s each. Returns what ``training.json`` holds.
+    """
+    info = {
+        "scenario": scenario,
+        "train_lambdas": list(TRAIN_LAMS),
+        "train_patterns": list(TRAIN_PATTERNS),
+        "algorithm": "stable-baselines3 PPO, MlpPolicy [64, 64]",
+        "policies": STATIC_NAMES,
+    }
+    return sb3.train(
+        "aset",
+        "ppo",
+        lambda: aset_env(scenario, lam=list(TRAIN_LAMS), pattern=list(TRAIN_PATTERNS)),
+        steps=steps,
+        out=out,
+        seed=seed,
+        n_envs=n_envs,
+        rollout=256,
+        hyper={
+            "n_epochs": 10,
+            "gamma": 0.9,
+            "gae_lambda": 0.95,
+            "learning_rate": 3e-4,
+            "ent_coef": 0.01,
+            "policy_kwargs": {"net_arch": [64, 64]},
+        },
+        info=info,
+        metric="mean window success",
+        window=2000,
+        log=log,
+    )
+
+
+# ASET is a dispatch scheduler like the static policies: `make("aset")` in the world's registry.
+SCHEDULERS.register(
+    "aset",
+    AsetScheduler,
+    description="ASET: a learned selector of the static policy per window",
+)
