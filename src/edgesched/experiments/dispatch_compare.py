@@ -24,7 +24,7 @@ from edgesched.dispatch.schedulers import SCHEDULERS, make
 from edgesched.dispatch.simulator import OUTCOMES, DispatchSim, RunResult, hist_percentile
 from edgesched.dispatch.world import World
 from edgesched.experiments.backend import CompareOptions
-from edgesched.experiments.output import run_metadata, write_json
+from edgesched.experiments.output import json_safe, run_metadata, text_table, write_json
 from edgesched.rl import aset as _aset  # noqa: F401  (registers the learned "aset")
 
 LEARNED = "aset"
@@ -169,19 +169,6 @@ def with_best_static(results: list[RunResult]) -> list[RunResult]:
     return results + extra
 
 
-def _clean(x: Any) -> Any:
-    """Floats that JSON can hold: NaN and infinities become None, recursively."""
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_clean(v) for v in x]
-    if isinstance(x, float | np.floating):
-        return None if math.isnan(x) or math.isinf(x) else float(x)
-    if isinstance(x, np.integer):
-        return int(x)
-    return x
-
-
 def _ratios(counts: np.ndarray) -> dict[str, float]:
     total = counts.sum()
     c = counts.sum(axis=0) if counts.ndim == 2 else counts
@@ -234,7 +221,7 @@ def summarise(prepared: PreparedDispatch, results: list[RunResult]) -> dict[str,
         rows[name] = row
     w = prepared.world
     load = w.scenario.load
-    return _clean(
+    return json_safe(
         {
             "scenario": prepared.name,
             "world": "dispatch",
@@ -435,7 +422,7 @@ def format_table(summary: dict[str, Any]) -> str:
         ]
         for name, v in items
     ]
-    out = [head, *_grid(cols, lines)]
+    out = [head, *text_table(cols, lines)]
     apps = list(items[0][1]["per_app"]) if items else []
     cols2 = ["scheduler", *apps]
     lines2 = []
@@ -447,13 +434,5 @@ def format_table(summary: dict[str, Any]) -> str:
                 f"{_pct(pa['success_ratio'])} {_ms(pa['p50_delay_ms'])}/{_ms(pa['p99_delay_ms'])}"
             )
         lines2.append(cells)
-    out += ["", "per application (success, p50/p99 delay in ms):", *_grid(cols2, lines2)]
+    out += ["", "per application (success, p50/p99 delay in ms):", *text_table(cols2, lines2)]
     return "\n".join(out)
-
-
-def _grid(cols: list[str], lines: list[list[str]]) -> list[str]:
-    widths = [max(len(c), *(len(r[i]) for r in lines)) for i, c in enumerate(cols)]
-    fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
-    return [fmt.format(*cols), fmt.format(*("-" * w for w in widths))] + [
-        fmt.format(*r) for r in lines
-    ]

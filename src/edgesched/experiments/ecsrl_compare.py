@@ -32,7 +32,7 @@ from edgesched.dispatch.devices import DeviceWorld, is_device_scenario, load_dev
 from edgesched.dispatch.edge_schedulers import BASELINES, EDGE_SCHEDULERS, make
 from edgesched.dispatch.edge_sim import OUTCOMES, EdgeResult, EdgeSim
 from edgesched.experiments.backend import CompareOptions
-from edgesched.experiments.output import run_metadata, write_json
+from edgesched.experiments.output import json_safe, run_metadata, text_table, write_json
 from edgesched.rl import ecsrl as _ecsrl  # noqa: F401  (registers the learned "ecsrl")
 
 LEARNED = "ecsrl"
@@ -151,19 +151,6 @@ class EcsrlBackend:
 # ----------------------------------------------------------------------------- aggregation
 
 
-def _clean(x: Any) -> Any:
-    """Floats that JSON can hold: NaN and infinities become None, recursively."""
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_clean(v) for v in x]
-    if isinstance(x, float | np.floating):
-        return None if math.isnan(x) or math.isinf(x) else float(x)
-    if isinstance(x, np.integer):
-        return int(x)
-    return x
-
-
 def pooled_metrics(runs: list[EdgeResult]) -> dict[str, Any]:
     """The metrics of several runs of one dispatcher, pooled over their requests."""
     issued = sum(r.count for r in runs)
@@ -214,7 +201,7 @@ def summarise(prepared: PreparedEdge, results: list[EdgeResult]) -> dict[str, An
         ]
     w = prepared.world
     req = w.scenario.requests
-    return _clean(
+    return json_safe(
         {
             "scenario": prepared.name,
             "world": "dispatch",
@@ -389,9 +376,4 @@ def format_table(summary: dict[str, Any]) -> str:
         ]
         for name, v in items
     ]
-    widths = [max(len(c), *(len(r[i]) for r in lines)) for i, c in enumerate(cols)]
-    fmt = "  ".join(f"{{:<{w}}}" if i in (0, 7) else f"{{:>{w}}}" for i, w in enumerate(widths))
-    return "\n".join(
-        [head, fmt.format(*cols), fmt.format(*("-" * w for w in widths))]
-        + [fmt.format(*r).rstrip() for r in lines]
-    )
+    return "\n".join([head, *text_table(cols, lines, left=(0, 7))])

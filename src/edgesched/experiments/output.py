@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import json
+import math
 import platform
 import shutil
 import subprocess
@@ -13,6 +14,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from edgesched import __version__
 from edgesched.core.errors import ConfigError
@@ -110,3 +113,27 @@ def staged_output(path: Path) -> Iterator[Path]:
 
 def write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+def json_safe(x: Any) -> Any:
+    """Values JSON can hold: NaN and infinities become None, numpy scalars Python ones,
+    recursively through dicts, lists and tuples."""
+    if isinstance(x, dict):
+        return {k: json_safe(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [json_safe(v) for v in x]
+    if isinstance(x, float | np.floating):
+        return None if math.isnan(x) or math.isinf(x) else float(x)
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+def text_table(cols: list[str], rows: list[list[str]], left: tuple[int, ...] = (0,)) -> list[str]:
+    """A console table: a header, a rule, and one line per row; columns in ``left`` are
+    left-aligned, the others right-aligned."""
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
+    fmt = "  ".join(f"{{:<{w}}}" if i in left else f"{{:>{w}}}" for i, w in enumerate(widths))
+    return [fmt.format(*cols), fmt.format(*("-" * w for w in widths))] + [
+        fmt.format(*r).rstrip() for r in rows
+    ]

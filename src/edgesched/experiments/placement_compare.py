@@ -13,7 +13,7 @@ import numpy as np
 from edgesched.core.errors import ConfigError
 from edgesched.core.metrics import mean_std, percentile
 from edgesched.experiments.backend import CompareOptions
-from edgesched.experiments.output import run_metadata, write_json
+from edgesched.experiments.output import json_safe, run_metadata, text_table, write_json
 from edgesched.placement import schedulers
 from edgesched.placement.run import simulate
 from edgesched.placement.scenario import PlacementScenario, load_scenario, presets
@@ -180,10 +180,6 @@ def write_utilisation_csv(path: Path, results: list[RunResult]) -> None:
                     w.writerow([r.scheduler, r.seed, n, res, "" if math.isnan(u) else f"{u:.6f}"])
 
 
-def _clean(x: float) -> float | None:
-    return None if x is None or math.isnan(x) or math.isinf(x) else float(x)
-
-
 def summarise(prepared: PreparedPlacement, results: list[RunResult]) -> dict[str, Any]:
     """Per scheduler: mean JCT (mean and std over seeds of each run's mean), median and p95
     over all tasks of all seeds, makespan and utilisation averaged over seeds."""
@@ -212,22 +208,20 @@ def summarise(prepared: PreparedPlacement, results: list[RunResult]) -> dict[str
     for v in rows.values():
         v["ratio_to_best"] = v["mean_jct"] / best
         v["ratio_to_lower_bound"] = v["mean_jct"] / lb
-    for v in rows.values():
-        for k, x in list(v.items()):
-            if isinstance(x, float):
-                v[k] = _clean(x)
     sc = prepared.scenario
-    return {
-        "scenario": sc.name,
-        "world": "placement",
-        "seeds": seeds,
-        **run_metadata(),
-        "trace": str(prepared.trace_path) if prepared.trace_path else None,
-        "checkpoint": str(prepared.checkpoint) if prepared.checkpoint else None,
-        "config": sc.model_dump(mode="json"),
-        "lower_bound_mean_jct": _clean(lb),
-        "schedulers": rows,
-    }
+    return json_safe(
+        {
+            "scenario": sc.name,
+            "world": "placement",
+            "seeds": seeds,
+            **run_metadata(),
+            "trace": str(prepared.trace_path) if prepared.trace_path else None,
+            "checkpoint": str(prepared.checkpoint) if prepared.checkpoint else None,
+            "config": sc.model_dump(mode="json"),
+            "lower_bound_mean_jct": lb,
+            "schedulers": rows,
+        }
+    )
 
 
 def format_table(summary: dict[str, Any]) -> str:
@@ -253,8 +247,4 @@ def format_table(summary: dict[str, Any]) -> str:
                 f"{v['ratio_to_lower_bound']:.2f}",
             ]
         )
-    widths = [max(len(c), *(len(r[i]) for r in lines)) for i, c in enumerate(cols)]
-    fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
-    out = [head, fmt.format(*cols), fmt.format(*("-" * w for w in widths))]
-    out += [fmt.format(*r) for r in lines]
-    return "\n".join(out)
+    return "\n".join([head, *text_table(cols, lines)])
