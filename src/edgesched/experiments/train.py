@@ -42,23 +42,29 @@ Trainer = Callable[[str | None, TrainOptions], TrainResult]
 TRAINERS: Registry[TrainResult] = Registry("trainable agent")
 
 
+def _train_dispatch_agent(
+    agent: str, name: str, validate: Any, default_steps: int, fit: Any, options: TrainOptions
+) -> TrainResult:
+    """Validate the scenario and options, then train into a staged run folder."""
+    validate(name)  # before anything is written
+    steps = options.steps if options.steps is not None else default_steps
+    if steps < 1:
+        raise ConfigError(f"--steps {steps}: expected a whole number >= 1.")
+    if options.seed < 0:
+        raise ConfigError(f"--seed {options.seed}: expected a whole number >= 0.")
+    out_dir = options.out or Path("runs") / f"train-{agent}__{Path(name).stem}__{timestamp()}"
+    with staged_output(out_dir) as staging:
+        info = fit(name, steps=steps, out=staging, seed=options.seed, log=options.log)
+    return TrainResult(out_dir=out_dir, info=info)
+
+
 @TRAINERS.register("aset", description="ASET policy selector (PPO) on a dispatch scenario")
 def _train_aset(scenario: str | None, options: TrainOptions) -> TrainResult:
     from edgesched.dispatch.scenario import DEFAULT_SCENARIO, load
     from edgesched.rl.aset import DEFAULT_STEPS, train_aset
 
     name = scenario or DEFAULT_SCENARIO
-    load(name)  # validate before anything is written
-    steps = options.steps if options.steps is not None else DEFAULT_STEPS
-    if steps < 1:
-        raise ConfigError(f"--steps {steps}: expected a whole number >= 1.")
-    if options.seed < 0:
-        raise ConfigError(f"--seed {options.seed}: expected a whole number >= 0.")
-    stem = Path(name).stem
-    out_dir = options.out or Path("runs") / f"train-aset__{stem}__{timestamp()}"
-    with staged_output(out_dir) as staging:
-        info = train_aset(name, steps=steps, out=staging, seed=options.seed, log=options.log)
-    return TrainResult(out_dir=out_dir, info=info)
+    return _train_dispatch_agent("aset", name, load, DEFAULT_STEPS, train_aset, options)
 
 
 def train(agent: str, scenario: str | None, options: TrainOptions) -> TrainResult:
@@ -78,17 +84,7 @@ def _train_ecsrl(scenario: str | None, options: TrainOptions) -> TrainResult:
     from edgesched.rl.ecsrl import DEFAULT_STEPS, train_ecsrl
 
     name = scenario or DEFAULT_SCENARIO
-    load_devices(name)  # validate before anything is written
-    steps = options.steps if options.steps is not None else DEFAULT_STEPS
-    if steps < 1:
-        raise ConfigError(f"--steps {steps}: expected a whole number >= 1.")
-    if options.seed < 0:
-        raise ConfigError(f"--seed {options.seed}: expected a whole number >= 0.")
-    stem = Path(name).stem
-    out_dir = options.out or Path("runs") / f"train-ecsrl__{stem}__{timestamp()}"
-    with staged_output(out_dir) as staging:
-        info = train_ecsrl(name, steps=steps, out=staging, seed=options.seed, log=options.log)
-    return TrainResult(out_dir=out_dir, info=info)
+    return _train_dispatch_agent("ecsrl", name, load_devices, DEFAULT_STEPS, train_ecsrl, options)
 
 
 @TRAINERS.register(
