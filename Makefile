@@ -27,6 +27,9 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/placement_speed.py
+	$(BIN)/python benchmarks/dispatch_speed.py
+	$(BIN)/python benchmarks/ecsrl_speed.py
+	$(BIN)/python benchmarks/tapfinger.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
