@@ -163,3 +163,16 @@ def test_train_and_evaluate_commands(tmp_path: Path, capsys: pytest.CaptureFixtu
         )
         == 2
     )
+
+
+def test_shipped_checkpoints_load() -> None:
+    """synthetic-3 and hetero-6 have a shipped network that loads and fits the preset."""
+    from edgesched.placement.scenario import load_scenario
+    from edgesched.rl.tapfinger import shipped_checkpoint
+
+    for name in ("synthetic-3", "hetero-6"):
+        path = shipped_checkpoint(name)
+        assert path is not None and path.stat().st_size < 5_000_000
+        assert (path.parent / f"{name}.md").is_file()
+        load_scheduler(path).check(load_scenario(name)[0])
+    assert shipped_checkpoint("testbed-3") is None
