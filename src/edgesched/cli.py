@@ -166,7 +166,9 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("agent", metavar="AGENT", help="the learned scheduler to train (e.g. aset)")
+    p.add_argument(
+        "agent", metavar="AGENT", help="the learned scheduler to train: tapfinger, aset or ecsrl"
+    )
     p.add_argument(
         "scenario",
         nargs="?",

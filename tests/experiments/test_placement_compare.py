@@ -224,3 +224,12 @@ def test_help_explains_every_option(capsys):
     text = capsys.readouterr().out
     for opt in ("--schedulers", "--seeds", "--trace", "--out", "--jobs", "--checkpoint"):
         assert opt in text
+
+
+@pytest.mark.parametrize("agent", ["aset", "ecsrl"])
+def test_tapfinger_only_training_flags_are_refused_for_other_agents(agent, tmp_path, capsys):
+    """--budget means nothing to the Stable-Baselines3 agents: refused, not ignored."""
+    out = tmp_path / "never"
+    assert main(["train", agent, "--budget", "5m", "--out", str(out)]) == 2
+    assert "--budget applies to tapfinger" in capsys.readouterr().err
+    assert not out.exists()

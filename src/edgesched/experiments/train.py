@@ -46,6 +46,16 @@ def _train_dispatch_agent(
     agent: str, name: str, validate: Any, default_steps: int, fit: Any, options: TrainOptions
 ) -> TrainResult:
     """Validate the scenario and options, then train into a staged run folder."""
+    for flag, value in (
+        ("--budget", options.budget),
+        ("--resume", options.resume),
+        ("--variant", options.variant),
+    ):
+        if value is not None:
+            raise ConfigError(
+                f"{flag} applies to tapfinger; {agent} trains for a number of --steps "
+                "(nothing was written)."
+            )
     validate(name)  # before anything is written
     steps = options.steps if options.steps is not None else default_steps
     if steps < 1:
