@@ -93,3 +93,14 @@ def load_model(model: type[M], path: str | Path, data: Any = None, node: Any = N
         return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, str(path), node)) from None
+
+
+def preset_descriptions(folder: Path, default: str | None = None) -> dict[str, str]:
+    """The YAML presets of a folder: name (file stem) -> the first line of its
+    ``description``; ``default`` first, then by name."""
+    out: dict[str, str] = {}
+    for path in sorted(folder.glob("*.yaml"), key=lambda p: (p.stem != default, p.stem)):
+        data, _ = read_yaml(path)
+        text = str(data.get("description", "")) if isinstance(data, dict) else ""
+        out[path.stem] = text.strip().split("\n")[0]
+    return out

@@ -70,7 +70,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from edgesched.core.config import StrictModel, load_model, read_yaml
+from edgesched.core.config import StrictModel, load_model, preset_descriptions, read_yaml
 from edgesched.core.errors import ConfigError
 from edgesched.dispatch.world import Catalogue
 
@@ -94,11 +94,7 @@ def preset_path(name: str) -> Path | None:
 
 def presets() -> dict[str, str]:
     """Preset name -> one-line description."""
-    out: dict[str, str] = {}
-    for path in sorted(preset_dir().glob("*.yaml")):
-        data, _ = read_yaml(path)
-        out[path.stem] = str(data.get("description", "")) if isinstance(data, dict) else ""
-    return out
+    return preset_descriptions(preset_dir())
 
 
 # ----------------------------------------------------------------------------- config models

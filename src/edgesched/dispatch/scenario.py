@@ -7,7 +7,7 @@ import dataclasses
 from importlib import resources
 from pathlib import Path
 
-from edgesched.core.config import read_yaml
+from edgesched.core.config import preset_descriptions
 from edgesched.core.errors import ConfigError
 from edgesched.dispatch.world import World, load_scenario
 
@@ -26,13 +26,7 @@ def preset_path(name: str) -> Path | None:
 
 def presets() -> dict[str, str]:
     """Preset name -> one-line description, the default scenario first."""
-    out: dict[str, str] = {}
-    for path in sorted(
-        preset_dir().glob("*.yaml"), key=lambda p: (p.stem != DEFAULT_SCENARIO, p.stem)
-    ):
-        data, _ = read_yaml(path)
-        out[path.stem] = str(data.get("description", "")) if isinstance(data, dict) else ""
-    return out
+    return preset_descriptions(preset_dir(), DEFAULT_SCENARIO)
 
 
 def with_load(

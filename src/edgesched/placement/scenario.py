@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from edgesched.core.config import StrictModel, load_model, read_yaml
+from edgesched.core.config import StrictModel, load_model, preset_descriptions
 from edgesched.core.errors import ConfigError
 from edgesched.placement.progress import (
     ConstantSpeed,
@@ -248,13 +248,8 @@ def _preset_dir() -> Path:
 
 @cache
 def presets() -> dict[str, str]:
-    """Preset name -> one-line description, in a fixed order (the default first)."""
-    out: dict[str, str] = {}
-    for path in sorted(_preset_dir().glob("*.yaml")):
-        data, _ = read_yaml(path)
-        out[path.stem] = str(data.get("description", "")).strip().split("\n")[0]
-    order = ["synthetic-3", *sorted(k for k in out if k != "synthetic-3")]
-    return {k: out[k] for k in order if k in out}
+    """Preset name -> one-line description, the default (synthetic-3) first."""
+    return preset_descriptions(_preset_dir(), "synthetic-3")
 
 
 def load_scenario(ref: str | Path) -> tuple[PlacementScenario, Path]:
