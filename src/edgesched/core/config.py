@@ -104,3 +104,19 @@ def preset_descriptions(folder: Path, default: str | None = None) -> dict[str, s
         text = str(data.get("description", "")) if isinstance(data, dict) else ""
         out[path.stem] = text.strip().split("\n")[0]
     return out
+
+
+def scenario_file(ref: str | Path, folder: Path, what: str) -> tuple[Path, bool]:
+    """The YAML file a scenario reference names: the preset ``ref`` of ``folder`` if there is
+    one, else ``ref`` as a path. Also returns whether it was a preset.
+
+    Raises:
+        ConfigError: neither a preset nor an existing file; the message lists the presets.
+    """
+    if isinstance(ref, str) and (folder / f"{ref}.yaml").is_file():
+        return folder / f"{ref}.yaml", True
+    path = Path(ref)
+    if not path.is_file():
+        names = ", ".join(p.stem for p in sorted(folder.glob("*.yaml")))
+        raise ConfigError(f"unknown {what} {str(ref)!r}: not a preset ({names}) and not a file.")
+    return path, False

@@ -70,7 +70,13 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from edgesched.core.config import StrictModel, load_model, preset_descriptions, read_yaml
+from edgesched.core.config import (
+    StrictModel,
+    load_model,
+    preset_descriptions,
+    read_yaml,
+    scenario_file,
+)
 from edgesched.core.errors import ConfigError
 from edgesched.dispatch.world import Catalogue
 
@@ -84,12 +90,6 @@ DEFAULT_SCENARIO = "ecsrl-17k"
 def preset_dir() -> Path:
     """The folder of the device-setting presets (apart from the ASET presets)."""
     return Path(str(resources.files("edgesched.dispatch") / "edge_scenarios"))
-
-
-def preset_path(name: str) -> Path | None:
-    """The file of a preset, or None when ``name`` is not one."""
-    path = preset_dir() / f"{name}.yaml"
-    return path if path.is_file() else None
 
 
 def presets() -> dict[str, str]:
@@ -493,15 +493,6 @@ def load_devices(
     Raises:
         ConfigError: unknown preset and no such file, or any problem in the file.
     """
-    path = preset_path(str(scenario)) if isinstance(scenario, str) else None
-    if path is None:
-        path = Path(scenario)
-        if not path.is_file():
-            raise ConfigError(
-                f"unknown device-setting scenario {str(scenario)!r}: not a preset "
-                f"({', '.join(presets())}) and not a file."
-            )
-        world = load_device_scenario(path)
-    else:
-        world = load_device_scenario(path, name=path.stem)
+    path, is_preset = scenario_file(scenario, preset_dir(), "device-setting scenario")
+    world = load_device_scenario(path, name=path.stem) if is_preset else load_device_scenario(path)
     return with_requests(world, rate_per_min=rate_per_min, duration_s=duration_s)

@@ -7,7 +7,7 @@ import dataclasses
 from importlib import resources
 from pathlib import Path
 
-from edgesched.core.config import preset_descriptions
+from edgesched.core.config import preset_descriptions, scenario_file
 from edgesched.core.errors import ConfigError
 from edgesched.dispatch.world import World, load_scenario
 
@@ -16,12 +16,6 @@ DEFAULT_SCENARIO = "aset-full-edge"
 
 def preset_dir() -> Path:
     return Path(str(resources.files("edgesched.dispatch") / "scenarios"))
-
-
-def preset_path(name: str) -> Path | None:
-    """The file of a preset, or None when ``name`` is not one."""
-    path = preset_dir() / f"{name}.yaml"
-    return path if path.is_file() else None
 
 
 def presets() -> dict[str, str]:
@@ -74,17 +68,8 @@ def load(
     Raises:
         ConfigError: unknown preset and no such file, or any problem in the file.
     """
-    path = preset_path(str(scenario)) if isinstance(scenario, str) else None
-    if path is None:
-        path = Path(scenario)
-        if not path.is_file():
-            raise ConfigError(
-                f"unknown dispatch scenario {str(scenario)!r}: not a preset "
-                f"({', '.join(presets())}) and not a file."
-            )
-        world = load_scenario(path, name=path.stem)
-    else:
-        world = load_scenario(path, name=path.stem)
+    path, _ = scenario_file(scenario, preset_dir(), "dispatch scenario")
+    world = load_scenario(path, name=path.stem)
     return with_load(world, lam=lam, pattern=pattern, duration_s=duration_s)
 
 

@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from edgesched.core.config import StrictModel, load_model, preset_descriptions
+from edgesched.core.config import StrictModel, load_model, preset_descriptions, scenario_file
 from edgesched.core.errors import ConfigError
 from edgesched.placement.progress import (
     ConstantSpeed,
@@ -258,13 +258,7 @@ def load_scenario(ref: str | Path) -> tuple[PlacementScenario, Path]:
     Raises:
         ConfigError: unknown preset, unreadable file, or a field that fails validation.
     """
-    ref_s = str(ref)
-    path = _preset_dir() / f"{ref_s}.yaml" if ref_s in presets() else Path(ref_s)
-    if not path.is_file():
-        raise ConfigError(
-            f"unknown placement scenario {ref_s!r}: not a preset ({', '.join(presets())}) "
-            "and not a file."
-        )
+    path, _ = scenario_file(ref, _preset_dir(), "placement scenario")
     scenario = load_model(PlacementScenario, path)
     for t in scenario.workload.types:  # table lookups fail here, not mid-run
         scenario.build_progress(t.progress, path)
