@@ -1,0 +1,258 @@
+"""The gateway's HTTP service: FastAPI on uvicorn, described by its OpenAPI document.
+
+=====================  ====================================================================
+``POST /v1/infer``     one inference request: task, base64 payload, accuracy requirement,
+                       deadline; answers the result, the device and variant that served it,
+                       the time in network (emulated), queue and compute, and one outcome
+``GET /v1/scenario``   the served scenario: tasks and their accuracies, deadlines, rate
+``GET /v1/status``     per-device load, queues, throughput, outcomes, energy (JSON)
+``GET /v1/records``    the last answered requests
+``GET /metrics``       Prometheus text format
+``GET /healthz``       200 when every worker is ready, 503 otherwise
+``GET /``              the status page (updates itself from ``/v1/status`` every second)
+=====================  ====================================================================
+
+A request the service cannot accept (malformed JSON, unknown task, payload not base64, out of
+range fields) gets HTTP 422 with a message naming the field; a request it accepts always gets
+HTTP 200 with exactly one outcome, ``rejected`` and ``failed`` included.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import itertools
+import socket
+from collections.abc import AsyncIterator
+from importlib import resources
+from typing import Annotated, Any
+
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict, Field
+
+from edgesched.live.runtime import LiveRuntime
+from edgesched.live.worker import MAX_PAYLOAD
+
+
+class InferRequest(BaseModel):
+    """One inference request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: str = Field(description="a task of the scenario (see GET /v1/scenario)", max_length=64)
+    payload: str = Field(
+        description="the input (an image's bytes), base64; its size sets the emulated "
+        "transmission time",
+        max_length=(MAX_PAYLOAD * 4) // 3 + 4,
+    )
+    min_accuracy: float = Field(
+        0.0, ge=0.0, le=1.0, description="the least model accuracy the answer needs"
+    )
+    deadline_ms: float = Field(
+        gt=0.0, le=600_000.0, description="the answer is late after this many ms"
+    )
+    id: str | None = Field(None, max_length=128, description="the client's request id")
+
+
+class Timing(BaseModel):
+    network: float = Field(description="emulated LAN/WAN latency and transmission (ms)")
+    network_emulated: bool = Field(description="always true: the network delays are emulated")
+    wan_queue: float = Field(description="waiting for the emulated WAN uplink (ms)")
+    queue: float = Field(description="waiting for a device (cloud queue, worker hand-off; ms)")
+    compute: float = Field(description="inference on the worker (ms)")
+    gateway: float = Field(description="the gateway's own time: decision and routing (ms)")
+    total: float = Field(description="from arrival to answer (ms)")
+
+
+class InferResponse(BaseModel):
+    id: str
+    task: str
+    outcome: str = Field(description="success, late, rejected or failed")
+    reason: str | None = Field(description="why, for every outcome but success")
+    action: int | None = Field(description="the scheduler's action (edge device index, or D)")
+    device: str | None
+    variant: str | None
+    result: dict[str, float] | None = Field(description="a summary of the model's output")
+    retried: bool
+    energy_j: float = Field(description="dynamic energy attributed to it (power model)")
+    timing_ms: Timing
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+def _status_page() -> str:
+    return (resources.files("edgesched.live") / "status.html").read_text(encoding="utf-8")
+
+
+def create_app(runtime: LiveRuntime, *, manage: bool = True) -> FastAPI:
+    """The FastAPI app of a runtime; ``manage`` starts and stops its workers with the app."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if manage:
+            await runtime.start()
+        try:
+            yield
+        finally:
+            if manage:
+                await runtime.drain()
+                await runtime.stop()
+
+    app = FastAPI(
+        title="edgesched live gateway",
+        version="1",
+        description="Real inference requests dispatched by an edgesched scheduler to model "
+        "workers; LAN and WAN delays are emulated.",
+        lifespan=lifespan,
+    )
+    ids = itertools.count()
+    world = runtime.world
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for e in exc.errors()[:5]:
+            loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
+            parts.append(f"{loc or 'body'}: {e.get('msg', 'invalid')}")
+        return JSONResponse({"detail": "; ".join(parts)}, status_code=422)
+
+    @app.post(
+        "/v1/infer",
+        response_model=InferResponse,
+        responses={422: {"model": Problem, "description": "the request is malformed"}},
+    )
+    async def infer(body: InferRequest) -> dict[str, Any]:
+        """Serve one inference request; exactly one outcome."""
+        if body.task not in runtime.task_index:
+            raise HTTPException(
+                422,
+                f"task: unknown task {body.task!r}; this scenario serves {', '.join(world.tasks)}",
+            )
+        try:
+            payload = base64.b64decode(body.payload, validate=True)
+        except (binascii.Error, ValueError):
+            raise HTTPException(422, "payload: not valid base64") from None
+        rid = body.id if body.id is not None else f"r{next(ids)}"
+        rec = await runtime.infer(rid, body.task, payload, body.min_accuracy, body.deadline_ms)
+        return rec.public()
+
+    @app.get("/v1/scenario")
+    async def scenario() -> dict[str, Any]:
+        """The scenario served: tasks with their variants and accuracies, deadlines, rate."""
+        req = world.scenario.requests
+        return {
+            "name": world.name,
+            "machines": world.machine_names,
+            "actions": world.action_names,
+            "tasks": [
+                {
+                    "task": t,
+                    "share": float(world.task_share[i]),
+                    "edge_variant": world.variants[int(world.edge_variant[i])],
+                    "cloud_variant": world.variants[int(world.cloud_variant[i])],
+                    "edge_accuracy": float(world.variant_acc[int(world.edge_variant[i])]),
+                    "cloud_accuracy": float(world.variant_acc[int(world.cloud_variant[i])]),
+                    "payload_kb": float(world.payload_kb[i]),
+                }
+                for i, t in enumerate(world.tasks)
+            ],
+            "deadline_ms": list(req.deadline_ms),
+            "offload_share": req.offload_share,
+            "accuracy_margin": req.accuracy_margin,
+            "rate_per_min": world.rate_per_min,
+            "duration_s": req.duration_s,
+        }
+
+    @app.get("/v1/status")
+    async def status() -> dict[str, Any]:
+        """Per-device load, queues, throughput, outcomes, energy."""
+        return runtime.status()
+
+    @app.get("/v1/records")
+    async def records(limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> list[dict[str, Any]]:
+        """The last ``limit`` answered requests, oldest first."""
+        recs = list(runtime.records)[-limit:]
+        return [r.public() for r in recs]
+
+    @app.get("/metrics", response_class=Response)
+    async def metrics() -> Response:
+        """Prometheus metrics."""
+        runtime.refresh_gauges()
+        return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/healthz", responses={503: {"description": "a worker is not ready"}})
+    async def healthz() -> JSONResponse:
+        """200 when every worker is ready."""
+        up = [h.ready.is_set() for h in runtime.workers]
+        ok = bool(up) and all(up) and not runtime.draining
+        body = {
+            "status": "ok" if ok else "degraded",
+            "workers_up": sum(up),
+            "workers": len(up),
+            "draining": runtime.draining,
+        }
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.get("/", response_class=HTMLResponse)
+    async def page() -> HTMLResponse:
+        """The status page."""
+        return HTMLResponse(_status_page())
+
+    return app
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket (port 0: an ephemeral one)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def run_server(
+    runtime: LiveRuntime, sock: socket.socket, *, announce: Any = None, drain_s: float = 30.0
+) -> None:
+    """Start the runtime's workers, serve its app on ``sock`` until SIGTERM or SIGINT, then
+    let the requests in flight finish (at most ``drain_s``) and stop every worker.
+
+    Raises:
+        ConfigError: the workers could not start (nothing is left running).
+    """
+    import asyncio
+
+    import uvicorn
+
+    app = create_app(runtime, manage=False)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=int(drain_s),
+        lifespan="on",
+        loop="asyncio",
+        http="httptools",
+    )
+    server = uvicorn.Server(config)
+
+    async def main() -> None:
+        await runtime.start()
+        try:
+            task = asyncio.create_task(server.serve(sockets=[sock]))
+            while not server.started and not task.done():
+                await asyncio.sleep(0.05)
+            if server.started and announce is not None:
+                announce(sock.getsockname())
+            await task
+        finally:
+            await runtime.drain(drain_s)
+            await runtime.stop()
+
+    asyncio.run(main())

@@ -1,0 +1,351 @@
+"""Model workers: one long-lived process per machine of a live scenario.
+
+A worker holds one ONNX Runtime CPU session per model variant deployed on its machine and runs
+up to ``slots`` inferences at once (one thread each, one intra-op thread per run, so ``n``
+co-running workloads share the cores they are pinned to as on the simulated device). Requests
+never cross a process boundary as JSON or as a pickled tensor:
+
+- the gateway writes the request's payload bytes into a slot of a shared-memory block that it
+  owns (``multiprocessing.shared_memory``; one block per worker, ``slots`` fixed-size slots);
+- it sends the worker a tiny control message ``(job, slot, variant, nbytes)`` over a pipe;
+- the worker turns the payload into the variant's input tensor (the bytes tiled over
+  ``3 x H x W`` and scaled to [0, 1]), runs the session and answers
+  ``(job, start, end, summary)``: the monotonic clock at compute start and end and a small
+  summary of the output (top class and score, or detections above 0.5 and the best score).
+
+The gateway side, :class:`WorkerHandle`, starts the process (``spawn``, never ``fork``: the
+gateway has threads), watches its pipe with the event loop and restarts it when it dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from multiprocessing.connection import Connection
+from multiprocessing.shared_memory import SharedMemory
+from typing import Any
+
+import numpy as np
+
+#: Largest payload a slot holds (bytes); the HTTP layer refuses larger ones.
+MAX_PAYLOAD = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What a worker process needs to start (picklable).
+
+    Attributes:
+        name: the machine's name (``host-cpu-0``, ``cloud-0``).
+        models: variant name -> (ONNX file, input shape, task).
+        slots: concurrent inferences (the machine's workload limit).
+        shm_name: the shared-memory block's name; ``slots x MAX_PAYLOAD`` bytes.
+        cpus: cores to pin the process to (empty: no pinning).
+    """
+
+    name: str
+    models: dict[str, tuple[str, tuple[int, ...], str]]
+    slots: int
+    shm_name: str
+    cpus: tuple[int, ...] = ()
+
+
+def _summary(task: str, outputs: list[np.ndarray]) -> dict[str, float]:
+    """A small, JSON-friendly summary of a model's output."""
+    if task == "detection":
+        scores = outputs[0]
+        best = float(scores.max()) if scores.size else 0.0
+        return {"detections": float(np.count_nonzero(scores > 0.5)), "best_score": best}
+    logits = outputs[0].reshape(-1)
+    top = int(np.argmax(logits))
+    z = np.exp(logits - logits[top])
+    return {"top_class": float(top), "top_score": float(1.0 / z.sum())}
+
+
+def to_input(payload: memoryview | bytes, shape: tuple[int, ...]) -> np.ndarray:
+    """The input tensor of a payload: its bytes tiled over ``shape``, scaled to [0, 1]."""
+    raw = np.frombuffer(payload, dtype=np.uint8)
+    if raw.size == 0:
+        raw = np.zeros(1, dtype=np.uint8)
+    n = int(np.prod(shape))
+    reps = -(-n // raw.size)
+    tiled = np.tile(raw, reps)[:n] if reps > 1 else raw[:n]
+    return (tiled.astype(np.float32) * (1.0 / 255.0)).reshape(shape)
+
+
+def open_sessions(models: dict[str, tuple[str, tuple[int, ...], str]]) -> dict[str, Any]:
+    """One ONNX Runtime CPU session per variant, one intra-op thread each."""
+    import onnxruntime as ort
+
+    sessions = {}
+    for variant, (path, shape, _) in models.items():
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        sess.run(None, {"input": np.zeros(shape, dtype=np.float32)})  # warm up
+        sessions[variant] = sess
+    return sessions
+
+
+def _attach(name: str) -> SharedMemory:
+    """Attach to the gateway's block without registering it with the resource tracker (the
+    gateway owns and unlinks it; Python 3.11 has no ``track=False``)."""
+    from multiprocessing import resource_tracker
+
+    register = resource_tracker.register
+    resource_tracker.register = lambda *a, **k: None
+    try:
+        return SharedMemory(name=name)
+    finally:
+        resource_tracker.register = register
+
+
+def worker_main(cfg: WorkerConfig, conn: Connection) -> None:
+    """The worker process: run every job the pipe brings until it closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the gateway stops its workers itself
+    if cfg.cpus and hasattr(os, "sched_setaffinity"):
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, set(cfg.cpus))
+    shm = _attach(cfg.shm_name)
+    buf = shm.buf
+    assert buf is not None
+    try:
+        sessions = open_sessions(cfg.models)
+    except Exception as exc:  # a broken model file: say so, then stop
+        conn.send(("fatal", f"{type(exc).__name__}: {exc}"))
+        return
+    lock = threading.Lock()
+    conn.send(("ready", os.getpid()))
+
+    def run(job: int, slot: int, variant: str, nbytes: int) -> None:
+        start = time.monotonic()
+        try:
+            _, shape, task = cfg.models[variant]
+            base = slot * MAX_PAYLOAD
+            x = to_input(buf[base : base + nbytes], shape)
+            out = sessions[variant].run(None, {"input": x})
+            msg: tuple[Any, ...] = ("done", job, start, time.monotonic(), _summary(task, out))
+        except Exception as exc:
+            msg = ("error", job, start, time.monotonic(), f"{type(exc).__name__}: {exc}")
+        with lock, contextlib.suppress(OSError):
+            conn.send(msg)
+
+    pool = ThreadPoolExecutor(max_workers=cfg.slots, thread_name_prefix=cfg.name)
+    try:
+        while True:
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):
+                break
+            if msg[0] == "run":
+                pool.submit(run, *msg[1:])
+            elif msg[0] == "stop":
+                break
+    finally:
+        pool.shutdown(wait=True)
+        shm.close()
+
+
+# ----------------------------------------------------------------------------- gateway side
+
+
+@dataclass
+class Job:
+    """One inference in flight on a worker."""
+
+    future: asyncio.Future[tuple[str, float, float, Any]]
+    slot: int
+
+
+@dataclass
+class WorkerHandle:
+    """The gateway's end of one worker: start, submit, watch, restart, stop.
+
+    ``on_death(handle, jobs)`` is called on the event loop with the jobs that were in flight
+    when the process died (their futures still pending); the handle restarts the process
+    itself (``restart``) unless it is stopping.
+    """
+
+    cfg: WorkerConfig
+    loop: asyncio.AbstractEventLoop
+    on_death: Callable[[WorkerHandle, list[Job]], None] | None = None
+    on_ready: Callable[[WorkerHandle], None] | None = None
+    restart: bool = True
+    shm: SharedMemory = field(init=False)
+    process: Any = field(init=False, default=None)
+    conn: Connection | None = field(init=False, default=None)
+    jobs: dict[int, Job] = field(init=False, default_factory=dict)
+    free_slots: list[int] = field(init=False, default_factory=list)
+    ready: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    restarts: int = field(init=False, default=0)
+    stopping: bool = field(init=False, default=False)
+    fatal: str | None = field(init=False, default=None)
+    failed_starts: int = field(init=False, default=0)
+    _next_job: int = field(init=False, default=0)
+    _was_ready: bool = field(init=False, default=False)
+
+    #: consecutive deaths before ready after which the worker is given up
+    MAX_FAILED_STARTS = 3
+
+    @classmethod
+    def create(
+        cls,
+        name: str,
+        models: dict[str, tuple[str, tuple[int, ...], str]],
+        slots: int,
+        loop: asyncio.AbstractEventLoop,
+        cpus: tuple[int, ...] = (),
+        **kw: Any,
+    ) -> WorkerHandle:
+        shm = SharedMemory(create=True, size=slots * MAX_PAYLOAD)
+        cfg = WorkerConfig(name, models, slots, shm.name, cpus)
+        h = cls(cfg, loop, **kw)
+        h.shm = shm
+        h.free_slots = list(range(slots))
+        return h
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.is_alive() and self.ready.is_set()
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    def start(self) -> None:
+        """Start (or restart) the process; :attr:`ready` is set when its sessions are open."""
+        ctx = get_context("spawn")
+        parent, child = ctx.Pipe(duplex=True)
+        self.ready.clear()
+        self._was_ready = False
+        self.process = ctx.Process(
+            target=worker_main,
+            args=(self.cfg, child),
+            name=f"edgesched-{self.cfg.name}",
+            daemon=True,
+        )
+        self.process.start()
+        child.close()
+        self.conn = parent
+        self.loop.add_reader(parent.fileno(), self._readable)
+
+    def submit(self, variant: str, payload: bytes) -> Job:
+        """Copy ``payload`` into a free slot and start its inference.
+
+        Raises:
+            RuntimeError: no free slot, or the worker is down (callers check first).
+        """
+        if not self.free_slots or self.conn is None or not self.ready.is_set():
+            raise RuntimeError(f"worker {self.cfg.name}: no free slot or not ready")
+        slot = self.free_slots.pop()
+        n = min(len(payload), MAX_PAYLOAD)
+        base = slot * MAX_PAYLOAD
+        buf = self.shm.buf
+        assert buf is not None
+        buf[base : base + n] = payload[:n]
+        job_id = self._next_job
+        self._next_job += 1
+        job = Job(self.loop.create_future(), slot)
+        self.jobs[job_id] = job
+        # a dead worker is noticed by the reader, which fails this job with the others
+        with contextlib.suppress(OSError):
+            self.conn.send(("run", job_id, slot, variant, n))
+        return job
+
+    def _release(self, job: Job) -> None:
+        self.free_slots.append(job.slot)
+
+    def _readable(self) -> None:
+        conn = self.conn
+        assert conn is not None
+        try:
+            while conn.poll():
+                msg = conn.recv()
+                kind = msg[0]
+                if kind in ("done", "error"):
+                    job = self.jobs.pop(msg[1], None)
+                    if job is not None:
+                        self._release(job)
+                        if not job.future.done():
+                            job.future.set_result((kind, msg[2], msg[3], msg[4]))
+                elif kind == "ready":
+                    self.ready.set()
+                    self._was_ready = True
+                    self.failed_starts = 0
+                    if self.on_ready is not None:
+                        self.on_ready(self)
+                elif kind == "fatal":
+                    self.fatal = msg[1]
+        except (EOFError, OSError):
+            self._died()
+
+    def _died(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                self.loop.remove_reader(self.conn.fileno())
+            self.conn.close()
+            self.conn = None
+        if self.process is not None:
+            self.process.join(timeout=1.0)
+        self.ready.clear()
+        jobs = list(self.jobs.values())
+        self.jobs.clear()
+        self.free_slots = list(range(self.cfg.slots))
+        if self.on_death is not None and not self.stopping:
+            self.on_death(self, jobs)
+        for job in jobs:
+            if not job.future.done():
+                job.future.set_result(("died", 0.0, 0.0, "the worker process died"))
+        if not self._was_ready:
+            self.failed_starts += 1
+            if self.failed_starts >= self.MAX_FAILED_STARTS and self.fatal is None:
+                code = None if self.process is None else self.process.exitcode
+                self.fatal = (
+                    f"worker {self.cfg.name} died {self.failed_starts} times before it was "
+                    f"ready (exit code {code})"
+                )
+        if self.restart and not self.stopping and self.fatal is None:
+            self.restarts += 1
+            # restart at once after a death in service; back off when it dies while starting
+            delay = 0.0 if self._was_ready else 0.5 * self.failed_starts
+            self.loop.call_later(delay, self._restart)
+
+    def _restart(self) -> None:
+        if not self.stopping and self.conn is None:
+            self.start()
+
+    def kill(self) -> None:
+        """Kill the process (a fault for tests); the reader notices and restarts it."""
+        if self.process is not None and self.process.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.process.pid, signal.SIGKILL)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the process (after its running jobs), and free the shared memory."""
+        self.stopping = True
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                self.loop.remove_reader(self.conn.fileno())
+            with contextlib.suppress(OSError):
+                self.conn.send(("stop",))
+        if self.process is not None:
+            self.process.join(timeout)
+            if self.process.is_alive():
+                self.process.kill()
+                self.process.join(1.0)
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+        with contextlib.suppress(Exception):
+            self.shm.close()
+            self.shm.unlink()
