@@ -19,14 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from edgesched.dispatch.policies import STATIC_NAMES
-from edgesched.dispatch.scenario import load
-from edgesched.experiments.dispatch_compare import (
+from edgesched.dispatch.streams.scenario import load
+from edgesched.dispatch.streams.schedulers import STATIC_NAMES
+from edgesched.experiments.runner import run_cells
+from edgesched.experiments.worlds.streams import (
     PreparedDispatch,
     plot_success_vs_lambda,
     run_cell,
 )
-from edgesched.experiments.runner import run_cells
 
 CONDITIONS: list[tuple[str, float, str | None]] = [
     *((f"lambda={lam:g}", lam, None) for lam in (20.0, 40.0, 60.0, 80.0, 100.0)),

@@ -10,26 +10,27 @@ from __future__ import annotations
 import json
 import time
 
-from edgesched.dispatch import DispatchSim, load_preset
-from edgesched.dispatch.schedulers import make
+from edgesched.dispatch.streams.scenario import load
+from edgesched.dispatch.streams.schedulers import make
+from edgesched.dispatch.streams.simulator import StreamSim
 
 
 def queries_per_s(policy: str, *, lam: float = 100.0, duration_s: float = 120.0) -> float:
     """Simulated queries per wall-clock second, best of three seeds."""
-    world = load_preset("aset-full-edge", lam=lam, duration_s=duration_s)
+    world = load("aset-full-edge", lam=lam, duration_s=duration_s)
     best = 0.0
     for seed in range(3):
         start = time.perf_counter()
-        result = DispatchSim(world, make(policy), seed).run()
+        result = StreamSim(world, seed).run(make(policy))
         best = max(best, result.queries / (time.perf_counter() - start))
     return best
 
 
 def run_600s() -> float:
     """Wall seconds of one 600 s run at lambda 60 with closest."""
-    world = load_preset("aset-full-edge", lam=60.0, duration_s=600.0)
+    world = load("aset-full-edge", lam=60.0, duration_s=600.0)
     start = time.perf_counter()
-    DispatchSim(world, make("closest"), 0).run()
+    StreamSim(world, 0).run(make("closest"))
     return time.perf_counter() - start
 
 

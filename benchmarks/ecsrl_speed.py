@@ -12,10 +12,10 @@ import time
 
 import numpy as np
 
-from edgesched.dispatch.devices import load_devices
-from edgesched.dispatch.edge_env import ecsrl_env
-from edgesched.dispatch.edge_schedulers import BASELINES, make
-from edgesched.dispatch.edge_sim import EdgeSim
+from edgesched.dispatch.devices.env import ecsrl_env
+from edgesched.dispatch.devices.scenario import load as load_devices
+from edgesched.dispatch.devices.schedulers import BASELINES, make
+from edgesched.dispatch.devices.simulator import DeviceSim
 from edgesched.rl.ecsrl import shipped_checkpoint
 
 
@@ -26,7 +26,7 @@ def run_s(name: str) -> float:
     for seed in range(3):
         sched = make(name)
         start = time.perf_counter()
-        EdgeSim(world, seed).run(sched)
+        DeviceSim(world, seed).run(sched)
         best = min(best, time.perf_counter() - start)
     return best
 

@@ -18,10 +18,10 @@ import platform
 import statistics
 import time
 
-from edgesched.placement.run import workload
 from edgesched.placement.scenario import PlacementScenario, load_scenario
 from edgesched.placement.schedulers import make
 from edgesched.placement.sim import PlacementSim
+from edgesched.placement.workload import workload
 
 
 def episode(scenario: PlacementScenario, scheduler: str, seed: int) -> tuple[float, int]:

@@ -25,19 +25,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgesched.placement.run import workload
 from edgesched.placement.scenario import load_scenario
 from edgesched.placement.sim import PlacementSim
-from edgesched.rl.mappo import TrainConfig, load_checkpoint, net_config, save_checkpoint, train
-from edgesched.rl.network import TapFingerNet, ValueNorm
-from edgesched.rl.tapfinger import TapFingerScheduler, shipped_checkpoint
+from edgesched.placement.workload import workload
+from edgesched.rl.tapfinger.checkpoint import load_checkpoint, save_checkpoint
+from edgesched.rl.tapfinger.mappo import TrainConfig, net_config, train
+from edgesched.rl.tapfinger.network import TapFingerNet, ValueNorm
+from edgesched.rl.tapfinger.scheduler import TapFingerScheduler, shipped_checkpoint
 
 
 def round_times(ckpt: dict, scenario_name: str, seed: int = 1000) -> list[float]:
     """Milliseconds per decision round over one episode."""
     scenario, _ = load_scenario(scenario_name)
     sim = PlacementSim(scenario, workload(scenario, seed), seed, record=False)
-    sched = TapFingerScheduler(ckpt, threads=1)
+    sched = TapFingerScheduler.from_contents(ckpt, threads=1)
     sched.reset(sim, sim.streams["policy"])
     times: list[float] = []
     while not sim.done:
@@ -63,7 +64,7 @@ def main() -> None:
         if path is None:
             cfg = TrainConfig()
             sc, _ = load_scenario("synthetic-3")
-            from edgesched.placement.env import Layout
+            from edgesched.placement.observation import Layout
 
             net = TapFingerNet(net_config(Layout(sc), cfg))
             path_used = Path(tmp) / "untrained.pt"

@@ -34,7 +34,11 @@ def command(name: str, help: str, configure: Callable[[argparse.ArgumentParser],
 
 
 def _scenarios_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--world", choices=["placement", "dispatch"], help="list one world only")
+    p.add_argument(
+        "--world",
+        choices=["placement", "streams", "devices"],
+        help="list one world only: placement (TapFinger's), streams (ASET's) or devices (ECSRL's)",
+    )
 
 
 @command(
@@ -43,7 +47,7 @@ def _scenarios_args(p: argparse.ArgumentParser) -> None:
     _scenarios_args,
 )
 def _scenarios(args: argparse.Namespace) -> int:
-    from edgesched.experiments.scenarios import all_presets
+    from edgesched.experiments.worlds import all_presets
 
     rows = [r for r in all_presets() if args.world in (None, r[0])]
     width = max(len(name) for _, name, _ in rows)
@@ -162,50 +166,84 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- train
-# (owned by the dispatch world's engineer; trainers live in edgesched.experiments.train)
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "agent", metavar="AGENT", help="the learned scheduler to train: tapfinger, aset or ecsrl"
-    )
-    p.add_argument(
-        "scenario",
-        nargs="?",
-        default=None,
-        help="a preset name or a scenario YAML file (default: the agent's default scenario)",
-    )
-    p.add_argument("--steps", type=int, metavar="N", help="environment steps to train for")
-    p.add_argument("--seed", type=int, default=0, metavar="N", help="training seed (default 0)")
-    p.add_argument(
-        "--out",
-        type=Path,
-        metavar="DIR",
-        help="checkpoint folder, which must not exist or be empty "
-        "(default: runs/train-{agent}__{scenario}__{timestamp}/)",
-    )
-    p.add_argument(
-        "--budget",
-        metavar="TIME",
-        help="tapfinger: wall-time budget such as 90s, 30m or 1.5h (default 30m unless --steps)",
-    )
-    p.add_argument(
-        "--resume",
-        type=Path,
-        metavar="PATH",
-        help="tapfinger: continue training from this checkpoint",
-    )
-    p.add_argument(
-        "--variant",
-        metavar="NAME",
-        help="tapfinger: tapfinger (default), no-han, no-pointer or vanilla",
-    )
+    from edgesched.rl import LEARNED, agent
+
+    sub = p.add_subparsers(dest="agent", metavar="AGENT")
+    for name in LEARNED.names():
+        spec = agent(name)
+        a = sub.add_parser(name, help=spec.description, description=spec.description)
+        a.add_argument(
+            "scenario",
+            nargs="?",
+            default=None,
+            help=f"a preset name or a scenario YAML file (default: {spec.default_scenario})",
+        )
+        a.add_argument(
+            "--steps",
+            type=int,
+            metavar="N",
+            help="environment steps to train for"
+            + (" (default: the --budget)" if spec.options else " (default: the agent's)"),
+        )
+        a.add_argument("--seed", type=int, default=0, metavar="N", help="training seed (default 0)")
+        a.add_argument(
+            "--out",
+            type=Path,
+            metavar="DIR",
+            help="checkpoint folder, which must not exist or be empty "
+            f"(default: runs/train-{name}__{{scenario}}__{{timestamp}}/)",
+        )
+        if spec.options is not None:
+            a.add_argument(
+                "--budget",
+                metavar="TIME",
+                help="wall-time budget such as 90s, 30m or 1.5h (default 30m unless --steps)",
+            )
+            a.add_argument(
+                "--resume", type=Path, metavar="PATH", help="continue training from this checkpoint"
+            )
+            _config_args(a, spec.options)
+
+
+#: TrainConfig fields that have their own flags above (or are set from the positional).
+_OWN_FLAGS = {"scenario", "seed", "steps", "budget_s"}
+
+
+def _config_args(p: argparse.ArgumentParser, target: str) -> None:
+    """One option per documented field of a training config dataclass."""
+    import dataclasses
+
+    from edgesched.core.registry import load_entry
+
+    group = p.add_argument_group("training configuration (saved in every checkpoint)")
+    for f in dataclasses.fields(load_entry(target)):
+        if f.name in _OWN_FLAGS:
+            continue
+        default = f.default_factory() if callable(f.default_factory) else f.default
+        kind = str(f.type)
+        flag = "--" + f.name.replace("_", "-")
+        text = f"{f.metadata.get('help', '')} (default: {default})"
+        if kind.startswith("list"):
+            group.add_argument(
+                flag, dest=f"cfg_{f.name}", type=int, nargs="+", metavar="N", help=text
+            )
+        else:
+            conv = int if kind.startswith("int") else float if kind.startswith("float") else str
+            group.add_argument(
+                flag, dest=f"cfg_{f.name}", type=conv, metavar=f.name.upper(), help=text
+            )
 
 
 @command("train", "train a learned scheduler on a scenario and write its checkpoint", _train_args)
 def _train(args: argparse.Namespace) -> int:
     from edgesched.experiments.train import TrainOptions, train
 
+    if args.agent is None:
+        raise ConfigError("train: name the agent to train (tapfinger, aset or ecsrl).")
+    fields = {k[4:]: v for k, v in vars(args).items() if k.startswith("cfg_") and v is not None}
     result = train(
         args.agent,
         args.scenario,
@@ -213,9 +251,9 @@ def _train(args: argparse.Namespace) -> int:
             steps=args.steps,
             seed=args.seed,
             out=args.out,
-            budget=args.budget,
-            resume=args.resume,
-            variant=args.variant,
+            budget=getattr(args, "budget", None),
+            resume=getattr(args, "resume", None),
+            fields=fields,
         ),
     )
     print(f"checkpoint written to {result.out_dir}/ ({result.info.get('wall_s')} s)")
@@ -226,10 +264,15 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("agent", metavar="AGENT", help="the learned scheduler (tapfinger)")
-    p.add_argument("scenario", metavar="SCENARIO", help="a placement preset or scenario YAML")
+    p.add_argument("agent", metavar="AGENT", help="the learned scheduler: tapfinger, aset or ecsrl")
     p.add_argument(
-        "--checkpoint", type=Path, required=True, metavar="PATH", help="the checkpoint to evaluate"
+        "scenario", metavar="SCENARIO", help="a preset name or scenario YAML of its world"
+    )
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        metavar="PATH",
+        help="the checkpoint to evaluate (default: the one shipped for the scenario)",
     )
     p.add_argument(
         "--seeds",
@@ -262,14 +305,19 @@ def _evaluate(args: argparse.Namespace) -> int:
     from edgesched.experiments.backend import CompareOptions
     from edgesched.experiments.compare import compare
     from edgesched.experiments.output import parse_seeds
-    from edgesched.experiments.scenarios import resolve
-    from edgesched.rl import LEARNED
+    from edgesched.experiments.worlds import resolve
+    from edgesched.rl import agent
 
-    LEARNED.factory(args.agent)  # unknown agent: ConfigError listing the known ones
-    if resolve(args.scenario).world != "placement":
-        raise ConfigError(f"{args.scenario}: {args.agent} evaluates placement scenarios only.")
-    if not args.checkpoint.is_file():
+    spec = agent(args.agent)  # unknown agent: ConfigError listing the known ones
+    world = resolve(args.scenario).world
+    if world != spec.world:
+        raise ConfigError(
+            f"{args.scenario} is a {world} scenario; {args.agent} schedules {spec.world} scenarios."
+        )
+    if args.checkpoint is not None and not args.checkpoint.is_file():
         raise ConfigError(f"--checkpoint {args.checkpoint}: no such file.")
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs}: expected a whole number >= 1.")
     names = None if args.baselines else [args.agent]
     result = compare(
         args.scenario,
@@ -305,7 +353,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse's own usage errors (status 2) and --help (0)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if getattr(args, "func", None) is None:
         parser.print_help()
         return EXIT_USAGE

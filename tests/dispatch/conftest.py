@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from edgesched.dispatch.topology import Link, Topology, save_graphml
-from edgesched.dispatch.world import World, load_scenario
+from edgesched.dispatch.streams.topology import Link, Topology, save_graphml
+from edgesched.dispatch.streams.world import StreamWorld, load_scenario
 
 
 def small_topology() -> Topology:
@@ -56,10 +56,10 @@ def small_scenario(**over: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def make_world(tmp_path: Path) -> Callable[..., World]:
+def make_world(tmp_path: Path) -> Callable[..., StreamWorld]:
     """Build the small world (keyword arguments replace top-level scenario fields)."""
 
-    def build(**over: Any) -> World:
+    def build(**over: Any) -> StreamWorld:
         save_graphml(small_topology(), tmp_path / "small.graphml")
         path = tmp_path / "small.yaml"
         path.write_text(yaml.safe_dump(small_scenario(**over)))

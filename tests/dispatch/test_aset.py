@@ -10,9 +10,9 @@ import pytest
 
 from edgesched.cli import main
 from edgesched.core.errors import ConfigError
-from edgesched.dispatch.policies import STATIC_NAMES
-from edgesched.dispatch.scenario import load
-from edgesched.dispatch.simulator import DispatchSim
+from edgesched.dispatch.streams.scenario import load
+from edgesched.dispatch.streams.schedulers import STATIC_NAMES
+from edgesched.dispatch.streams.simulator import StreamSim
 from edgesched.rl.aset import AsetScheduler, checkpoint_dir, shipped_checkpoint
 
 
@@ -39,7 +39,7 @@ def test_train_writes_checkpoint_and_record(tiny_checkpoint: Path) -> None:
 def test_aset_scheduler_picks_a_policy_every_window(tiny_checkpoint: Path) -> None:
     """The learned scheduler runs a simulation and records one valid choice per window."""
     world = load("aset-full-edge", duration_s=30)
-    result = DispatchSim(world, AsetScheduler(checkpoint=tiny_checkpoint), 0).run()
+    result = StreamSim(world, 0).run(AsetScheduler(checkpoint=tiny_checkpoint))
     assert result.choices.shape == (6,)
     assert np.all((result.choices >= 0) & (result.choices < len(STATIC_NAMES)))
     assert result.queries > 0
@@ -48,7 +48,7 @@ def test_aset_scheduler_picks_a_policy_every_window(tiny_checkpoint: Path) -> No
 def test_checkpoint_of_another_shape_is_refused(tiny_checkpoint: Path) -> None:
     """A full-edge checkpoint does not fit the 5-cluster mixed layout."""
     with pytest.raises(ConfigError, match="observations of size"):
-        AsetScheduler(checkpoint=tiny_checkpoint).check_world(load("aset-mixed"))
+        AsetScheduler(checkpoint=tiny_checkpoint).check(load("aset-mixed"))
 
 
 def test_compare_runs_aset_with_a_checkpoint(tmp_path: Path, tiny_checkpoint: Path) -> None:
@@ -82,9 +82,9 @@ def test_compare_runs_aset_with_a_checkpoint(tmp_path: Path, tiny_checkpoint: Pa
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["train", "nope"], "unknown trainable agent 'nope'"),
+        (["train", "nope"], "invalid choice: 'nope'"),
         (["train", "aset", "aset-full-edge", "--steps", "0"], "--steps 0"),
-        (["train", "aset", "aset-nowhere"], "unknown dispatch scenario"),
+        (["train", "aset", "aset-nowhere"], "unknown streams scenario"),
     ],
 )
 def test_train_bad_input_exits_2(
@@ -104,14 +104,14 @@ def test_shipped_checkpoint_and_model_card() -> None:
     card = (checkpoint_dir() / "MODEL_CARD.md").read_text()
     assert "edgesched train aset aset-full-edge" in card
     sched = AsetScheduler()
-    sched.check_world(load("aset-full-edge"))
+    sched.check(load("aset-full-edge"))
     assert shipped_checkpoint("aset-mixed") is None
 
 
 def test_aset_runs_are_deterministic(tiny_checkpoint: Path) -> None:
     """A run is a pure function of (scenario, checkpoint, seed)."""
     world = load("aset-full-edge", duration_s=30, pattern="fast")
-    runs = [DispatchSim(world, AsetScheduler(checkpoint=tiny_checkpoint), 9).run() for _ in "ab"]
+    runs = [StreamSim(world, 9).run(AsetScheduler(checkpoint=tiny_checkpoint)) for _ in "ab"]
     np.testing.assert_array_equal(runs[0].counts, runs[1].counts)
     np.testing.assert_array_equal(runs[0].choices, runs[1].choices)
 

@@ -80,7 +80,7 @@ def test_random_masked_actions_are_always_feasible(scenario: str) -> None:
             }
             actions_taken += sum(1 for a in actions.values() if a[0] < env.lay.K)
             obs, *_ = env.step(actions)  # raises SchedulerError if infeasible
-    assert env.core.invalid_actions == 0
+    assert env.episode.invalid_actions == 0
 
 
 def _world_accepts(sim, n: int, task_id: int, alloc: tuple[int, ...]) -> bool:
@@ -139,7 +139,7 @@ def test_gym_rewards_sum_to_total_completion_time() -> None:
         obs, reward, done, trunc, _ = env.step(action)
         total += reward
         assert not trunc
-    sim = env.core.sim
+    sim = env.episode.sim
     assert sim is not None
     assert total == -sum(sim.result("env").jcts)
 
@@ -205,7 +205,7 @@ def test_invalid_action_is_a_skip_by_default() -> None:
     env.reset(seed=0)
     empty = next(s for s, t in enumerate(env.sim.clusters[0].pending) if t is None)
     env.step({"cluster_0": np.array([empty, 1])})
-    assert env.core.invalid_actions == 1
+    assert env.episode.invalid_actions == 1
     strict = parallel_env("synthetic-3", tasks=4, invalid="raise")
     strict.reset(seed=0)
     with pytest.raises(SchedulerError):

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from edgesched.placement.env import parallel_env
-from edgesched.rl.graph import (
+from edgesched.rl.tapfinger.graph import (
     CLUSTER,
     EDGE_TYPES,
     PENDING,
@@ -15,7 +15,7 @@ from edgesched.rl.graph import (
     build_graph,
     collate,
 )
-from edgesched.rl.network import NetConfig, TapFingerNet
+from edgesched.rl.tapfinger.network import NetConfig, TapFingerNet
 
 
 def _env_with_shared_task():
@@ -95,7 +95,7 @@ def test_running_tasks_are_nodes() -> None:
     """Started tasks appear as running nodes joined to their cluster."""
     env = parallel_env("synthetic-3", tasks=6)
     env.reset(seed=0)
-    n = next(i for i in range(env.lay.N) if env.core.can_decide(i))
+    n = next(i for i in range(env.lay.N) if env.episode.can_decide(i))
     slot = next(s for s, t in enumerate(env.sim.clusters[n].pending) if t is not None)
     env.step({f"cluster_{n}": np.array([slot, env.lay.index_of((2, 3))])})
     g = build_graph(env.sim, env.lay)

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from edgesched.placement.env import parallel_env
-from edgesched.rl.graph import build_graph, collate
-from edgesched.rl.mappo import ppo_loss
-from edgesched.rl.network import NetConfig, TapFingerNet, ValueNorm, act, evaluate
+from edgesched.rl.tapfinger.graph import build_graph, collate
+from edgesched.rl.tapfinger.mappo import ppo_loss
+from edgesched.rl.tapfinger.network import NetConfig, TapFingerNet, ValueNorm, act, evaluate
 
 
 def _setup(variant: str = "tapfinger", seed: int = 3):

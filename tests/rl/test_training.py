@@ -11,18 +11,12 @@ import torch
 
 from edgesched.cli import main
 from edgesched.core.errors import ConfigError
-from edgesched.placement.env import _scenario_with
 from edgesched.placement.run import simulate
-from edgesched.rl.mappo import (
-    TrainConfig,
-    build_net,
-    load_checkpoint,
-    parse_budget,
-    save_checkpoint,
-    train,
-)
-from edgesched.rl.network import ValueNorm
-from edgesched.rl.tapfinger import load_scheduler
+from edgesched.placement.scenario import with_overrides
+from edgesched.rl.tapfinger.checkpoint import build_net, load_checkpoint, save_checkpoint
+from edgesched.rl.tapfinger.mappo import TrainConfig, parse_budget, train
+from edgesched.rl.tapfinger.network import ValueNorm
+from edgesched.rl.tapfinger.scheduler import TapFingerScheduler
 
 TINY = TrainConfig(
     scenario="synthetic-3",
@@ -86,10 +80,8 @@ def test_loaded_checkpoint_decides_like_the_saved_network(trained: Path, tmp_pat
             p.add_(0.01 * torch.randn_like(p))
     path = tmp_path / "saved.pt"
     save_checkpoint(path, net, ValueNorm(), TINY, None, {"update": 0}, None, None)
-    sc, _ = _scenario_with("synthetic-3", tasks=12)
-    from edgesched.rl.tapfinger import TapFingerScheduler
-
-    original = TapFingerScheduler(
+    sc, _ = with_overrides("synthetic-3", tasks=12)
+    original = TapFingerScheduler.from_contents(
         {
             "net_config": net.cfg.to_dict(),
             "model": net.state_dict(),
@@ -97,23 +89,23 @@ def test_loaded_checkpoint_decides_like_the_saved_network(trained: Path, tmp_pat
         }
     )
     a = simulate(sc, original, seed=7, record=False)
-    b = simulate(sc, load_scheduler(path), seed=7, record=False)
+    b = simulate(sc, TapFingerScheduler(path), seed=7, record=False)
     assert a.tasks == b.tasks
 
 
 def test_evaluation_is_deterministic(trained: Path) -> None:
     """The same checkpoint and seed give the same run, sampling included."""
-    sc, _ = _scenario_with("synthetic-3", tasks=12)
-    a = simulate(sc, load_scheduler(trained), seed=3, record=False)
-    b = simulate(sc, load_scheduler(trained), seed=3, record=False)
+    sc, _ = with_overrides("synthetic-3", tasks=12)
+    a = simulate(sc, TapFingerScheduler(trained), seed=3, record=False)
+    b = simulate(sc, TapFingerScheduler(trained), seed=3, record=False)
     assert a.tasks == b.tasks
 
 
 def test_checkpoint_is_checked_against_the_scenario(trained: Path) -> None:
     """A checkpoint for a (16, 16) grid refuses a (16, 8)-grid scenario."""
-    sc, _ = _scenario_with("testbed-3", tasks=5)
+    sc, _ = with_overrides("testbed-3", tasks=5)
     with pytest.raises(ConfigError, match="grid"):
-        load_scheduler(trained).check(sc)
+        TapFingerScheduler(trained).check(sc)
 
 
 def test_budget_parsing() -> None:
@@ -168,11 +160,11 @@ def test_train_and_evaluate_commands(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_shipped_checkpoints_load() -> None:
     """synthetic-3 and hetero-6 have a shipped network that loads and fits the preset."""
     from edgesched.placement.scenario import load_scenario
-    from edgesched.rl.tapfinger import shipped_checkpoint
+    from edgesched.rl.tapfinger.scheduler import shipped_checkpoint
 
     for name in ("synthetic-3", "hetero-6"):
         path = shipped_checkpoint(name)
         assert path is not None and path.stat().st_size < 5_000_000
         assert (path.parent / f"{name}.md").is_file()
-        load_scheduler(path).check(load_scenario(name)[0])
+        TapFingerScheduler(path).check(load_scenario(name)[0])
     assert shipped_checkpoint("testbed-3") is None

@@ -4,14 +4,19 @@ the file, the line, the field and what was expected."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edgesched.core.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
+
+#: Field types every world's config models share.
+Positive = Annotated[float, Field(gt=0)]
+NonNegative = Annotated[float, Field(ge=0)]
+Ratio = Annotated[float, Field(ge=0, le=1)]
 
 
 class StrictModel(BaseModel):

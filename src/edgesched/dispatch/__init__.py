@@ -1,20 +1,9 @@
-"""The inference dispatch world (ASET's setting): network topology, compute clusters, model
-variants, applications, a fast simulator of client query streams, the static dispatch policies
-and the ASET environment. Imports :mod:`edgesched.core` only."""
+"""The inference dispatch world, in two settings that share its data tables
+(:mod:`~edgesched.dispatch.catalogue`) and outcomes (:mod:`~edgesched.dispatch.outcomes`):
 
-from __future__ import annotations
+- :mod:`~edgesched.dispatch.streams` (ASET's): query streams over an ISP edge network;
+- :mod:`~edgesched.dispatch.devices` (ECSRL's): requests to heterogeneous edge devices or the
+  cloud.
 
-from edgesched.dispatch.scenario import DEFAULT_SCENARIO, load, load_preset, presets
-from edgesched.dispatch.simulator import DispatchSim, RunResult, simulate
-from edgesched.dispatch.world import World
-
-__all__ = [
-    "DEFAULT_SCENARIO",
-    "DispatchSim",
-    "RunResult",
-    "World",
-    "load",
-    "load_preset",
-    "presets",
-    "simulate",
-]
+Imports :mod:`edgesched.core` only; the two settings never import each other.
+"""

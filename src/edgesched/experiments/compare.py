@@ -10,7 +10,7 @@ from edgesched.core.errors import ConfigError
 from edgesched.experiments.backend import CompareOptions
 from edgesched.experiments.output import staged_output, timestamp
 from edgesched.experiments.runner import run_cells
-from edgesched.experiments.scenarios import resolve
+from edgesched.experiments.worlds import resolve
 
 
 @dataclass

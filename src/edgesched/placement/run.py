@@ -4,26 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgesched.core.rng import RandomStreams
 from edgesched.placement.scenario import PlacementScenario
-from edgesched.placement.schedulers import make
-from edgesched.placement.schedulers.base import PlacementScheduler
+from edgesched.placement.schedulers import PlacementScheduler, make
 from edgesched.placement.sim import PlacementSim, RunResult
-from edgesched.placement.workload import TaskSpec, TraceTask, from_trace, generate
-
-
-def workload(
-    scenario: PlacementScenario,
-    seed: int,
-    trace: list[TraceTask] | None = None,
-    source: Path | None = None,
-) -> list[TaskSpec]:
-    """The tasks of seed ``seed``: drawn from the scenario, or the trace's with eligible sets
-    drawn from the seed. The same for every scheduler."""
-    streams = RandomStreams(seed)
-    if trace is not None:
-        return from_trace(scenario, trace, streams)
-    return generate(scenario, streams, source)
+from edgesched.placement.workload import TraceTask, workload
 
 
 def simulate(

@@ -263,3 +263,36 @@ def load_scenario(ref: str | Path) -> tuple[PlacementScenario, Path]:
     for t in scenario.workload.types:  # table lookups fail here, not mid-run
         scenario.build_progress(t.progress, path)
     return scenario, path
+
+
+def with_overrides(
+    scenario: str | Path | PlacementScenario,
+    tasks: int | None = None,
+    mode: str | None = None,
+    rate: float | None = None,
+) -> tuple[PlacementScenario, Path | None]:
+    """A scenario (a preset name, a YAML path or a model) with overrides applied to the model:
+    the task count, the mode and a constant arrival rate (None keeps the scenario's). Also
+    returns the YAML file it came from (None for a model).
+
+    Raises:
+        ConfigError: an unknown preset or a bad file, or an override out of range.
+    """
+    if isinstance(scenario, PlacementScenario):
+        sc, path = scenario, None
+    else:
+        sc, path = load_scenario(scenario)
+    if tasks is not None:
+        if tasks < 1:
+            raise ConfigError(f"tasks={tasks}: expected a whole number >= 1.")
+        sc = sc.model_copy(update={"workload": sc.workload.model_copy(update={"tasks": tasks})})
+    if mode is not None:
+        if mode not in ("multi-task", "single-task"):
+            raise ConfigError(f"mode={mode!r}: expected 'multi-task' or 'single-task'.")
+        sc = sc.model_copy(update={"mode": mode})
+    if rate is not None:
+        if rate <= 0:
+            raise ConfigError(f"rate={rate}: expected an arrival rate > 0.")
+        arr = sc.workload.arrivals.model_copy(update={"rate": float(rate), "steps": None})
+        sc = sc.model_copy(update={"workload": sc.workload.model_copy(update={"arrivals": arr})})
+    return sc, path

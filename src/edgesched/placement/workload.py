@@ -198,3 +198,17 @@ class ScaledTanh(TanhGpu):
 
     def speed(self, alloc: Vector, p: float) -> float:
         return self.base * math.tanh(alloc[self.gpu_index] / 16.0)
+
+
+def workload(
+    scenario: PlacementScenario,
+    seed: int,
+    trace: list[TraceTask] | None = None,
+    source: Path | None = None,
+) -> list[TaskSpec]:
+    """The tasks of seed ``seed``: drawn from the scenario, or the trace's with eligible sets
+    drawn from the seed. The same for every scheduler."""
+    streams = RandomStreams(seed)
+    if trace is not None:
+        return from_trace(scenario, trace, streams)
+    return generate(scenario, streams, source)

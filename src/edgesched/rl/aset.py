@@ -17,12 +17,11 @@ from typing import Any
 import numpy as np
 
 from edgesched.core.errors import ConfigError
-from edgesched.dispatch.env import PolicySelector, aset_env, obs_size, observe
-from edgesched.dispatch.policies import STATIC_NAMES
-from edgesched.dispatch.scenario import DEFAULT_SCENARIO
-from edgesched.dispatch.schedulers import SCHEDULERS
-from edgesched.dispatch.simulator import DispatchSim
-from edgesched.dispatch.world import World
+from edgesched.dispatch.streams.env import aset_env, obs_size, observe
+from edgesched.dispatch.streams.scenario import DEFAULT_SCENARIO
+from edgesched.dispatch.streams.schedulers import STATIC_NAMES, PolicySelector
+from edgesched.dispatch.streams.simulator import StreamSim
+from edgesched.dispatch.streams.world import StreamWorld
 from edgesched.rl import sb3
 
 #: Training defaults of the shipped checkpoint.
@@ -49,7 +48,7 @@ class AsetScheduler(PolicySelector):
         self.model = sb3.load_model("ppo", path, "aset")
         super().__init__(decide=self._decide, name="aset")
 
-    def check_world(self, world: World) -> None:
+    def check(self, world: StreamWorld) -> None:
         """Refuse a world whose observation does not match the checkpoint's."""
         want = int(np.prod(self.model.observation_space.shape))
         have = obs_size(world)
@@ -60,12 +59,12 @@ class AsetScheduler(PolicySelector):
                 "Train one for it with `edgesched train aset SCENARIO`."
             )
 
-    def reset(self, world: World, rng: np.random.Generator) -> None:
-        self.check_world(world)
+    def reset(self, world: StreamWorld, rng: np.random.Generator) -> None:
+        self.check(world)
         super().reset(world, rng)
         self._last = -1
 
-    def _decide(self, sim: DispatchSim, current: int) -> int:
+    def _decide(self, sim: StreamSim, current: int) -> int:
         obs = observe(sim, self._last)
         action, _ = self.model.predict(obs, deterministic=True)
         self._last = int(action)
@@ -75,13 +74,13 @@ class AsetScheduler(PolicySelector):
 def train_aset(
     scenario: str = DEFAULT_SCENARIO,
     *,
-    steps: int = DEFAULT_STEPS,
+    steps: int | None = None,
     out: Path,
     seed: int = 0,
     n_envs: int = 4,
     log: Any = print,
 ) -> dict[str, Any]:
-    """Train ASET with PPO; write ``aset.zip``, ``training.json`` and the training curves
+    """Train ASET with PPO; write ``aset.zip`` and the training curves
     (``logs/progress.csv``) into ``out``.
 
     Episodes draw lambda from {20, 40, 60, 80, 100} and the load from {constant, constant,
@@ -98,7 +97,7 @@ def train_aset(
         "aset",
         "ppo",
         lambda: aset_env(scenario, lam=list(TRAIN_LAMS), pattern=list(TRAIN_PATTERNS)),
-        steps=steps,
+        steps=DEFAULT_STEPS if steps is None else steps,
         out=out,
         seed=seed,
         n_envs=n_envs,
@@ -116,11 +115,3 @@ def train_aset(
         window=2000,
         log=log,
     )
-
-
-# ASET is a dispatch scheduler like the static policies: `make("aset")` in the world's registry.
-SCHEDULERS.register(
-    "aset",
-    AsetScheduler,
-    description="ASET: a learned selector of the static policy per window",
-)

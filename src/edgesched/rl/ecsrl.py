@@ -1,7 +1,7 @@
 """ECSRL: the learned actor-critic dispatcher of the device setting, and its trainer.
 
 The agent is sb3-contrib's MaskablePPO (an actor-critic with invalid-action masking) over an
-MLP, trained in :class:`edgesched.dispatch.edge_env.EcsrlEnv`; this module wraps it, it does
+MLP, trained in :class:`edgesched.dispatch.devices.env.EcsrlEnv`; this module wraps it, it does
 not re-implement it. :class:`EcsrlScheduler` loads a checkpoint and dispatches with the
 policy's most likely allowed action; :func:`train_ecsrl` is `edgesched train ecsrl`. The
 shipped checkpoint and its model card are in ``edgesched/rl/checkpoints/ecsrl/``.
@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 
 from edgesched.core.errors import ConfigError
-from edgesched.dispatch.devices import DEFAULT_SCENARIO, DeviceWorld, load_devices
-from edgesched.dispatch.edge_env import EcsrlEnv, obs_size, observe
-from edgesched.dispatch.edge_schedulers import EDGE_SCHEDULERS
-from edgesched.dispatch.edge_sim import EdgeSim
+from edgesched.dispatch.devices.env import EcsrlEnv, obs_size, observe
+from edgesched.dispatch.devices.scenario import DEFAULT_SCENARIO, load
+from edgesched.dispatch.devices.simulator import DeviceSim
+from edgesched.dispatch.devices.world import DeviceWorld
 from edgesched.rl import sb3
 
 #: Training budget of the shipped checkpoint.
@@ -48,7 +48,7 @@ class EcsrlScheduler:
         self.model = sb3.load_model("maskable-ppo", path, "ecsrl")
         self._layers = _actor_layers(self.model)
 
-    def check_world(self, world: DeviceWorld) -> None:
+    def check(self, world: DeviceWorld) -> None:
         """Refuse a world whose observation or actions do not match the checkpoint's."""
         want = int(np.prod(self.model.observation_space.shape))
         actions = int(self.model.action_space.n)
@@ -60,10 +60,10 @@ class EcsrlScheduler:
                 "with `edgesched train ecsrl SCENARIO`."
             )
 
-    def reset(self, sim: EdgeSim, rng: np.random.Generator) -> None:
-        self.check_world(sim.world)
+    def reset(self, sim: DeviceSim, rng: np.random.Generator) -> None:
+        self.check(sim.world)
 
-    def choose(self, sim: EdgeSim, request: int, mask: np.ndarray) -> int:
+    def choose(self, sim: DeviceSim, request: int, mask: np.ndarray) -> int:
         obs, _ = observe(sim, request)
         if self._layers is None:
             action, _ = self.model.predict(obs, action_masks=mask, deterministic=True)
@@ -116,17 +116,17 @@ def _actor_layers(model: Any) -> list[tuple[np.ndarray, np.ndarray, Any]] | None
 def train_ecsrl(
     scenario: str = DEFAULT_SCENARIO,
     *,
-    steps: int = DEFAULT_STEPS,
+    steps: int | None = None,
     out: Path,
     seed: int = 0,
     n_envs: int = 4,
     log: Any = print,
 ) -> dict[str, Any]:
-    """Train ECSRL with MaskablePPO and write ``ecsrl.zip`` and ``training.json`` into ``out``.
+    """Train ECSRL with MaskablePPO and write ``ecsrl.zip`` and the training curves into ``out``.
 
     Returns what ``training.json`` holds.
     """
-    world = load_devices(scenario)
+    world = load(scenario)
     info = {
         "scenario": scenario,
         "algorithm": "sb3-contrib MaskablePPO, MlpPolicy [64, 64], gamma 0.9, gae_lambda 0.9",
@@ -137,7 +137,7 @@ def train_ecsrl(
         "ecsrl",
         "maskable-ppo",
         lambda: EcsrlEnv(world),
-        steps=steps,
+        steps=DEFAULT_STEPS if steps is None else steps,
         out=out,
         seed=seed,
         n_envs=n_envs,
@@ -155,11 +155,3 @@ def train_ecsrl(
         window=5000,
         log=log,
     )
-
-
-# ECSRL is a device-setting dispatcher like the baselines: `make("ecsrl")` in that registry.
-EDGE_SCHEDULERS.register(
-    "ecsrl",
-    EcsrlScheduler,
-    description="ECSRL: the learned actor-critic dispatcher (MaskablePPO checkpoint)",
-)

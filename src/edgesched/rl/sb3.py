@@ -8,7 +8,6 @@ environments, a progress bar, CSV training curves, the checkpoint and ``training
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from importlib import resources
@@ -91,8 +90,9 @@ def train(
 ) -> dict[str, Any]:
     """Train ``agent`` with ``algo`` on ``n_envs`` copies of ``make_env()``.
 
-    Writes ``{agent}.zip``, ``training.json`` (``info`` plus steps, seed, wall time) and the
-    training curves ``logs/progress.csv`` into ``out``; returns what ``training.json`` holds.
+    Writes ``{agent}.zip`` and the training curves ``logs/progress.csv`` into ``out``; returns
+    ``info`` plus steps, seed and wall time (what `edgesched train` records in
+    ``training.json``).
     Every environment and the learner are seeded from ``seed`` through per-purpose streams;
     torch runs on one thread, so a run is reproducible on one machine.
 
@@ -177,5 +177,4 @@ def train(
         "wall_s": round(wall, 1),
         "torch_threads": 1,
     }
-    (out / "training.json").write_text(json.dumps(record, indent=2) + "\n")
     return record

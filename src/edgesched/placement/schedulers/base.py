@@ -1,4 +1,4 @@
-"""The one scheduler interface of the placement world, and its registry.
+"""The one scheduler interface of the placement world.
 
 Hand-written and learned schedulers are the same kind of object: the simulator, the RL
 environments and the experiment runner drive them only through these three methods.
@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edgesched.core.registry import Registry
 from edgesched.core.resources import Vector
 
 if TYPE_CHECKING:
@@ -46,22 +45,3 @@ class PlacementScheduler:
     def decide(self, sim: PlacementSim) -> Sequence[Decision | None]:
         """One decision (or None to skip) per cluster for this round."""
         raise NotImplementedError
-
-
-SCHEDULERS: Registry[PlacementScheduler] = Registry("placement scheduler")
-
-
-def make(name: str) -> PlacementScheduler:
-    """A fresh scheduler by registry name (raises ConfigError listing known names)."""
-    _load_builtin()
-    return SCHEDULERS.make(name)
-
-
-def names() -> list[str]:
-    _load_builtin()
-    return SCHEDULERS.names()
-
-
-def _load_builtin() -> None:
-    # importing the modules registers the built-in schedulers
-    from edgesched.placement.schedulers import optimus, simple, tiresias  # noqa: F401

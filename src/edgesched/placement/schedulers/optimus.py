@@ -25,7 +25,6 @@ from edgesched.core.errors import ConfigError
 from edgesched.core.resources import Vector
 from edgesched.placement.progress import ProgressModel
 from edgesched.placement.scenario import PlacementScenario
-from edgesched.placement.schedulers.base import SCHEDULERS
 from edgesched.placement.schedulers.planner import Planner, admission_order
 
 if TYPE_CHECKING:
@@ -150,16 +149,3 @@ class Optimus(Planner):
 class OptimusNP(Optimus):
     name = "optimus-np"
     elastic = False
-
-
-SCHEDULERS.register(
-    "optimus",
-    Optimus,
-    description="Optimus: fitted speed model, greedy "
-    "marginal-gain allocation, elastic (re-allocates running tasks)",
-)
-SCHEDULERS.register(
-    "optimus-np",
-    OptimusNP,
-    description="Optimus without re-allocation of running tasks (non-preemptive)",
-)

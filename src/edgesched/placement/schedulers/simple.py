@@ -7,18 +7,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from edgesched.core.resources import Vector
-from edgesched.placement.schedulers.base import SCHEDULERS, PlacementScheduler
+from edgesched.placement.schedulers.base import PlacementScheduler
 from edgesched.placement.sim import Decision
 
 if TYPE_CHECKING:
     from edgesched.placement.sim import PlacementSim
 
 
-@SCHEDULERS.register(
-    "random",
-    description="random pending task, allocation uniform over the "
-    "feasible grid points, skip included",
-)
 class RandomScheduler(PlacementScheduler):
     """Random (impl): a uniformly random pending task, then an allocation drawn uniformly from
     the allocation grid's points that are at least its minimum and at most the free resources,
@@ -58,10 +53,6 @@ class RandomScheduler(PlacementScheduler):
         return out
 
 
-@SCHEDULERS.register(
-    "min",
-    description="random pending task at exactly its minimum requirement, skip if it does not fit",
-)
 class MinScheduler(PlacementScheduler):
     """Min: a uniformly random pending task, given exactly its minimum if that fits, else
     the cluster skips the round."""
@@ -111,10 +102,6 @@ class _PickOne(PlacementScheduler):
         return out
 
 
-@SCHEDULERS.register(
-    "sjf-oracle",
-    description="shortest job first with oracle durations, minimum allocation, non-preemptive",
-)
 class SjfOracle(_PickOne):
     """Shortest job first, knowing each task's true duration at its minimum (no noise)."""
 
@@ -125,11 +112,6 @@ class SjfOracle(_PickOne):
         return (task.model.steps_to_finish(task.min), task.arrival, task_id)
 
 
-@SCHEDULERS.register(
-    "tetris",
-    description="Tetris-style packer: the pending task whose "
-    "demand best aligns with free resources, minimum allocation",
-)
 class Tetris(_PickOne):
     """Tetris (Grandl et al., SIGCOMM 2014), packing score only: the dot product of the task's
     demand and the cluster's free resources, both normalised by capacity; highest first."""

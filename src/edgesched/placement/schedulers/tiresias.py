@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edgesched.core.resources import Vector
-from edgesched.placement.schedulers.base import SCHEDULERS
 from edgesched.placement.schedulers.planner import Planner
 
 if TYPE_CHECKING:
@@ -60,11 +59,3 @@ class Tiresias(Planner):
 class TiresiasNP(Tiresias):
     name = "tiresias-np"
     elastic = False
-
-
-SCHEDULERS.register(
-    "tiresias",
-    Tiresias,
-    description="Tiresias: two-level least attained GPU service, minimum allocations, preemptive",
-)
-SCHEDULERS.register("tiresias-np", TiresiasNP, description="Tiresias without preemption")

@@ -1,0 +1,508 @@
+"""Multi-agent PPO for TapFinger, in one readable module.
+
+One update, top to bottom:
+
+1. rollout: ``num_envs`` placement worlds step ``rollout`` decision rounds each; every round,
+   one batched forward pass chooses every agent's action in every world;
+2. advantages: per agent, GAE with discount 1 (the paper's) over the rounds, with the
+   critic's normalised values mapped back to returns;
+3. update: ``epochs`` passes of clipped-surrogate PPO over minibatches of rounds, with an
+   entropy bonus, a value loss on normalised targets and gradient clipping; the learning rate
+   decays linearly over the run;
+4. logging (CSV, TensorBoard when installed), periodic evaluation on held-out seeds,
+   checkpoints every ``checkpoint_every`` updates.
+
+Following the paper, a conflict loser's allocation term is dropped from its log-probability
+and agents that had nothing to decide in a round are left out of the policy and entropy
+terms (they stay in the value loss: their state still needs a value for the advantages).
+
+Training episodes use world seeds drawn from ``[TRAIN_SEED_BASE, 2**31)``, so evaluation seeds
+below that (the ``compare`` seeds, 0..N) are never seen in training.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from edgesched.placement.observation import Layout
+from edgesched.rl.tapfinger.checkpoint import load_checkpoint, save_checkpoint
+from edgesched.rl.tapfinger.graph import Graph, build_graph, collate
+from edgesched.rl.tapfinger.network import NetConfig, TapFingerNet, ValueNorm, act, evaluate
+from edgesched.rl.tapfinger.vec import VecWorlds
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on; saved in every checkpoint.
+
+    Each field documents itself (``metadata["help"]``); ``edgesched train tapfinger --help``
+    lists them all as options.
+    """
+
+    scenario: str = field(default="synthetic-3", metadata={"help": "placement preset or YAML path"})
+    variant: str = field(
+        default="tapfinger",
+        metadata={"help": "network variant (tapfinger, no-han, no-pointer, vanilla)"},
+    )
+    seed: int = field(
+        default=0, metadata={"help": "seeds the network, the sampling and the training worlds"}
+    )
+    mode: str | None = field(
+        default=None,
+        metadata={"help": 'override the scenario\'s mode ("multi-task" or "single-task")'},
+    )
+    tasks: int | None = field(default=None, metadata={"help": "override the tasks per episode"})
+    num_envs: int = field(
+        default=16,
+        metadata={"help": "worlds stepped in lockstep (one batched forward pass per round)"},
+    )
+    rollout: int = field(default=32, metadata={"help": "decision rounds per world per update"})
+    epochs: int = field(default=4, metadata={"help": "PPO passes over each rollout"})
+    minibatches: int = field(default=4, metadata={"help": "minibatches per pass"})
+    lr: float = field(
+        default=5e-4,
+        metadata={"help": "initial learning rate (Adam), decayed linearly to ``lr * lr_final``"},
+    )
+    lr_final: float = field(default=0.1, metadata={"help": "final learning-rate fraction"})
+    gamma: float = field(default=1.0, metadata={"help": "discount (1 in the paper)"})
+    gae_lambda: float = field(default=0.95, metadata={"help": "GAE's lambda"})
+    clip: float = field(default=0.2, metadata={"help": "PPO's ratio clip"})
+    ent_coef: float = field(default=0.01, metadata={"help": "entropy bonus"})
+    vf_coef: float = field(default=0.5, metadata={"help": "value-loss weight"})
+    max_grad_norm: float = field(default=0.5, metadata={"help": "gradient clipping"})
+    hidden: int = field(default=64, metadata={"help": "embedding size"})
+    heads: int = field(default=4, metadata={"help": "attention heads"})
+    layers: int = field(default=2, metadata={"help": "HAN layers"})
+    steps: int | None = field(
+        default=None,
+        metadata={"help": "stop after this many environment steps (decision rounds, all worlds)"},
+    )
+    budget_s: float | None = field(
+        default=None,
+        metadata={"help": "stop after this many seconds of wall time (whichever comes first)"},
+    )
+    checkpoint_every: int = field(default=20, metadata={"help": "updates between checkpoints"})
+    eval_every: int = field(default=10, metadata={"help": "updates between evaluations"})
+    eval_seeds: list[int] = field(
+        default_factory=lambda: [900, 901, 902, 903],
+        metadata={
+            "help": "held-out world seeds of the periodic evaluation (sampled actions, a fixed "
+            "generator)"
+        },
+    )
+    threads: int = field(default=1, metadata={"help": "torch CPU threads"})
+    eval_max_timesteps: int = field(
+        default=2000,
+        metadata={
+            "help": "an evaluation world still running after this many timesteps counts as "
+            "infinite JCT"
+        },
+    )
+
+
+def net_config(lay: Layout, cfg: TrainConfig) -> NetConfig:
+    """The network sizes for a scenario's layout."""
+    return NetConfig(
+        cluster_dim=lay.cluster_dim,
+        pending_dim=lay.pending_dim,
+        running_dim=lay.R + lay.T + 1,
+        grid=[int(a) for a in lay.grid],
+        hidden=cfg.hidden,
+        heads=cfg.heads,
+        layers=cfg.layers,
+        variant=cfg.variant,
+    )
+
+
+def ppo_loss(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    adv: torch.Tensor,
+    entropy: torch.Tensor,
+    active: torch.Tensor,
+    clip: float,
+) -> tuple[torch.Tensor, torch.Tensor, float, float]:
+    """PPO's clipped surrogate over the agents that had something to decide.
+
+    Advantages are normalised over the active agents only; inactive agents (``active``
+    False) contribute nothing to the policy and entropy terms.
+
+    Returns:
+        (policy loss, mean entropy, approximate KL, clipped fraction), the last two floats.
+    """
+    w = active.float()
+    count = w.sum().clamp(min=1.0)
+    mean = (adv * w).sum() / count
+    std = (((adv - mean) ** 2 * w).sum() / count).sqrt()
+    adv = (adv - mean) / (std + 1e-8)
+    log_ratio = logp - old_logp
+    ratio = log_ratio.exp()
+    surr = torch.min(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv)
+    pg = -(surr * w).sum() / count
+    ent = (entropy * w).sum() / count
+    with torch.no_grad():
+        kl = float((((ratio - 1) - log_ratio) * w).sum() / count)
+        clipped = float((((ratio - 1).abs() > clip).float() * w).sum() / count)
+    return pg, ent, kl, clipped
+
+
+def policy_mean_jct(
+    net: TapFingerNet,
+    cfg: TrainConfig,
+    seeds: Sequence[int],
+    greedy: bool = False,
+    max_timesteps: int = 100_000,
+) -> float:
+    """Mean JCT of the policy over ``seeds`` (all worlds in lockstep); sampling uses a
+    generator seeded by the seeds, so the number is deterministic. Worlds still running after
+    ``max_timesteps`` (a policy that keeps skipping) give infinity."""
+    vec = VecWorlds(cfg.scenario, len(seeds), seeds=seeds, tasks=cfg.tasks, mode=cfg.mode)
+    gen = torch.Generator().manual_seed(int(sum(seeds)))
+    N = vec.lay.N
+    live = list(range(len(seeds)))
+    jcts: list[float] = []
+    while live:
+        cores = [vec.cores[i] for i in live]
+        graphs = [build_graph(c.sim, vec.lay) for c in cores if c.sim is not None]
+        a = act(net, collate(graphs), generator=gen, greedy=greedy)
+        slot = a.slot.numpy().reshape(len(live), N)
+        alloc = a.alloc.numpy().reshape(len(live), N, -1)
+        p = a.logp_task.exp().numpy().reshape(len(live), N)
+        sub = VecWorlds.__new__(VecWorlds)
+        sub.cores, sub.lay, sub.finished = cores, vec.lay, []
+        sub.returns = np.zeros((len(live), N))
+        sub.rng, sub.fixed = None, None
+        _, done, _ = sub.step(graphs, slot, alloc, p, restart=False)
+        for f in sub.finished:
+            jcts.append(f["mean_jct"])
+        stuck = [c.sim is not None and c.sim.t - c.sim.first_t > max_timesteps for c in cores]
+        if any(stuck):
+            return float("inf")
+        live = [i for i, d in zip(live, done, strict=True) if not d]
+    return float(np.mean(jcts))
+
+
+class Logger:
+    """CSV rows (and TensorBoard scalars when tensorboard is installed)."""
+
+    def __init__(self, out: Path, resume: bool) -> None:
+        self.path = out / "progress.csv"
+        self.rows_written = resume and self.path.exists()
+        self.writer: Any = None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # optional
+            pass
+        else:
+            self.writer = SummaryWriter(str(out / "tb"))
+
+    def log(self, row: dict[str, float]) -> None:
+        new = not self.rows_written
+        with self.path.open("a", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(row))
+            if new:
+                w.writeheader()
+            w.writerow(row)
+        self.rows_written = True
+        if self.writer is not None:
+            for k, v in row.items():
+                if k != "update" and not (isinstance(v, float) and math.isnan(v)):
+                    self.writer.add_scalar(k, v, int(row["steps"]))
+
+
+def train(
+    cfg: TrainConfig, out: Path, resume: Path | None = None, progress_bar: bool | None = None
+) -> Path:
+    """Train TapFinger (or a variant) and return the path of the last checkpoint.
+
+    Checkpoints go to ``out/checkpoint.pt`` (the latest) every ``checkpoint_every`` updates and
+    at the end; ``out/progress.csv`` gets one row per update.
+    """
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    np_rng = np.random.default_rng(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    probe = VecWorlds(cfg.scenario, 1, seeds=[0], tasks=cfg.tasks, mode=cfg.mode)
+    lay = probe.lay
+    net = TapFingerNet(net_config(lay, cfg))
+    vnorm = ValueNorm()
+    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, eps=1e-5)
+    prog: dict[str, Any] = {
+        "update": 0,
+        "steps": 0,
+        "decisions": 0,
+        "wall_s": 0.0,
+        "eval_jct": float("nan"),
+    }
+    if resume is not None:
+        ckpt = load_checkpoint(resume)
+        net.load_state_dict(ckpt["model"])
+        vnorm.load_state_dict(ckpt["value_norm"])
+        if "optimizer" in ckpt:
+            optimizer.load_state_dict(ckpt["optimizer"])
+        prog.update(ckpt["progress"])
+        if "np_rng" in ckpt:
+            np_rng.bit_generator.state = ckpt["np_rng"]
+        if "torch_rng" in ckpt:
+            gen.set_state(ckpt["torch_rng"])
+    out.mkdir(parents=True, exist_ok=True)
+    logger = Logger(out, resume is not None)
+    vec = VecWorlds(cfg.scenario, cfg.num_envs, rng=np_rng, tasks=cfg.tasks, mode=cfg.mode)
+    E, N, T, R = cfg.num_envs, lay.N, cfg.rollout, lay.R
+    start_wall = time.perf_counter()
+    wall0 = float(prog["wall_s"])
+    start_steps = int(prog["steps"])
+
+    def elapsed() -> float:
+        return time.perf_counter() - start_wall
+
+    def fraction() -> float:
+        parts = [0.0]
+        if cfg.steps:
+            parts.append(prog["steps"] / cfg.steps)
+        if cfg.budget_s:
+            parts.append(elapsed() / cfg.budget_s)
+        return min(1.0, max(parts))
+
+    def finished() -> bool:
+        if cfg.steps is None and cfg.budget_s is None:
+            return prog["update"] >= 1
+        return fraction() >= 1.0
+
+    total = cfg.steps if cfg.steps else None
+    bar = tqdm(
+        total=total,
+        initial=start_steps if total else 0,
+        unit="step",
+        desc=f"train {cfg.variant} {lay.N} clusters",
+        disable=None if progress_bar is None else not progress_bar,
+    )
+    ckpt_path = out / "checkpoint.pt"
+    while not finished():
+        # ---------------------------------------------------------------- rollout
+        graphs_buf: list[list[Graph]] = []
+        slot_b = np.zeros((T, E, N), dtype=np.int64)
+        alloc_b = np.zeros((T, E, N, R), dtype=np.int64)
+        logp_b = np.zeros((T, E, N), dtype=np.float32)
+        value_b = np.zeros((T + 1, E, N), dtype=np.float32)
+        reward_b = np.zeros((T, E, N), dtype=np.float32)
+        done_b = np.zeros((T, E), dtype=bool)
+        lost_b = np.zeros((T, E, N), dtype=bool)
+        active_b = np.zeros((T, E, N), dtype=bool)
+        net.eval()
+        graphs = vec.graphs()
+        for t in range(T):
+            a = act(net, collate(graphs), generator=gen)
+            slot = a.slot.numpy().reshape(E, N)
+            alloc = a.alloc.numpy().reshape(E, N, R)
+            p_task = a.logp_task.exp().numpy().reshape(E, N)
+            graphs_buf.append(graphs)
+            slot_b[t], alloc_b[t] = slot, alloc
+            value_b[t] = vnorm.denormalize(a.value).numpy().reshape(E, N)
+            active_b[t] = np.stack([g.can_decide for g in graphs])
+            rewards, done, lost = vec.step(graphs, slot, alloc, p_task)
+            # a loser's allocation term is not part of the action it was judged on
+            logp_b[t] = (a.logp_task + a.logp_alloc).numpy().reshape(E, N)
+            logp_b[t][lost] = a.logp_task.numpy().reshape(E, N)[lost]
+            reward_b[t], done_b[t], lost_b[t] = rewards, done, lost
+            graphs = vec.graphs()
+        with torch.no_grad():
+            last = net(collate(graphs))
+        value_b[T] = vnorm.denormalize(last.value).numpy().reshape(E, N)
+        prog["steps"] += T * E
+        prog["decisions"] += int(active_b.sum())
+
+        # ---------------------------------------------------------------- advantages (GAE)
+        adv = np.zeros((T, E, N), dtype=np.float32)
+        lastgaelam = np.zeros((E, N), dtype=np.float32)
+        for t in reversed(range(T)):
+            nonterminal = (~done_b[t]).astype(np.float32)[:, None]
+            delta = reward_b[t] + cfg.gamma * value_b[t + 1] * nonterminal - value_b[t]
+            lastgaelam = delta + cfg.gamma * cfg.gae_lambda * nonterminal * lastgaelam
+            adv[t] = lastgaelam
+        returns = adv + value_b[:T]
+        ret_t = torch.from_numpy(returns.reshape(-1))
+        vnorm.update(ret_t)
+
+        # ---------------------------------------------------------------- update
+        net.train()
+        lr = cfg.lr * (1.0 - (1.0 - cfg.lr_final) * fraction())
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        flat_graphs = [g for row in graphs_buf for g in row]
+        n_samples = T * E
+        mb = max(1, n_samples // cfg.minibatches)
+        stats: dict[str, list[float]] = {"pg": [], "vf": [], "ent": [], "kl": [], "clip": []}
+        for _ in range(cfg.epochs):
+            order = np_rng.permutation(n_samples)
+            for i in range(0, n_samples, mb):
+                idx = order[i : i + mb]
+                batch = collate([flat_graphs[j] for j in idx])
+                sl = torch.from_numpy(slot_b.reshape(n_samples, N)[idx].reshape(-1))
+                al = torch.from_numpy(alloc_b.reshape(n_samples, N, R)[idx].reshape(-1, R))
+                ls = torch.from_numpy(lost_b.reshape(n_samples, N)[idx].reshape(-1))
+                act_m = torch.from_numpy(active_b.reshape(n_samples, N)[idx].reshape(-1))
+                old = torch.from_numpy(logp_b.reshape(n_samples, N)[idx].reshape(-1))
+                ad = torch.from_numpy(adv.reshape(n_samples, N)[idx].reshape(-1))
+                rt = torch.from_numpy(returns.reshape(n_samples, N)[idx].reshape(-1))
+                logp, ent, v = evaluate(net, batch, sl, al, ls)
+                pg_loss, ent_loss, kl, clipfrac = ppo_loss(logp, old, ad, ent, act_m, cfg.clip)
+                vf_loss = 0.5 * ((v - vnorm.normalize(rt)) ** 2).mean()
+                loss = pg_loss - cfg.ent_coef * ent_loss + cfg.vf_coef * vf_loss
+                optimizer.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.max_grad_norm)
+                optimizer.step()
+                stats["kl"].append(kl)
+                stats["clip"].append(clipfrac)
+                stats["pg"].append(pg_loss.item())
+                stats["vf"].append(vf_loss.item())
+                stats["ent"].append(ent_loss.item())
+        prog["update"] += 1
+
+        # ---------------------------------------------------------------- log, eval, save
+        net.eval()
+        if cfg.eval_every and prog["update"] % cfg.eval_every == 0:
+            prog["eval_jct"] = policy_mean_jct(
+                net, cfg, cfg.eval_seeds, max_timesteps=cfg.eval_max_timesteps
+            )
+        eps = vec.finished
+        vec.finished = []
+        prog["wall_s"] = wall0 + elapsed()
+        row = {
+            "update": prog["update"],
+            "steps": prog["steps"],
+            "decisions": prog["decisions"],
+            "wall_s": round(prog["wall_s"], 2),
+            "steps_per_s": round((prog["steps"] - start_steps) / max(elapsed(), 1e-9), 1),
+            "lr": lr,
+            "policy_loss": float(np.mean(stats["pg"])),
+            "value_loss": float(np.mean(stats["vf"])),
+            "entropy": float(np.mean(stats["ent"])),
+            "approx_kl": float(np.mean(stats["kl"])),
+            "clipfrac": float(np.mean(stats["clip"])),
+            "episodes": len(eps),
+            "train_jct": float(np.mean([e["mean_jct"] for e in eps])) if eps else float("nan"),
+            "eval_jct": prog["eval_jct"],
+        }
+        logger.log(row)
+        bar.update(T * E if total else 0)
+        bar.set_postfix(
+            steps_s=row["steps_per_s"],
+            eval_jct=f"{prog['eval_jct']:.2f}",
+            train_jct=f"{row['train_jct']:.2f}",
+        )
+        if prog["update"] % cfg.checkpoint_every == 0:
+            save_checkpoint(ckpt_path, net, vnorm, cfg, optimizer, prog, np_rng, gen)
+    bar.close()
+    save_checkpoint(ckpt_path, net, vnorm, cfg, optimizer, prog, np_rng, gen)
+    return ckpt_path
+
+
+def parse_budget(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``30m`` or ``1.5h``.
+
+    Raises:
+        ConfigError: anything else, or a budget that is not positive.
+
+    Example:
+        >>> parse_budget("30m"), parse_budget("90"), parse_budget("1.5h")
+        (1800.0, 90.0, 5400.0)
+    """
+    from edgesched.core.errors import ConfigError
+
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    t = text.strip().lower()
+    scale = units.get(t[-1:])
+    number = t[:-1] if scale is not None else t
+    try:
+        value = float(number) * (scale or 1.0)
+    except ValueError:
+        raise ConfigError(
+            f"--budget {text}: expected seconds or a duration such as 90s, 30m or 1.5h."
+        ) from None
+    if not value > 0:
+        raise ConfigError(f"--budget {text}: expected a positive duration.")
+    return value
+
+
+def train_tapfinger(
+    scenario: str,
+    *,
+    out: Path,
+    seed: int = 0,
+    steps: int | None = None,
+    log: Any = print,
+    budget: str | None = None,
+    resume: Path | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """`edgesched train tapfinger`: train for ``budget`` (default 30 minutes unless ``steps``)
+    into ``out``, which receives checkpoints while training goes so that an interrupted run
+    can be continued with ``resume`` (the checkpoint's configuration is kept; ``fields``
+    other than the budget must then match it). ``fields`` are :class:`TrainConfig` fields.
+
+    Returns what ``training.json`` records.
+
+    Raises:
+        ConfigError: an unknown field, a bad value, or a resume that does not match.
+    """
+    from edgesched.core.errors import ConfigError
+    from edgesched.placement.scenario import load_scenario
+    from edgesched.rl.tapfinger.network import VARIANTS
+
+    sc, _ = load_scenario(scenario)
+    if steps is not None and steps < 1:
+        raise ConfigError(f"--steps {steps}: expected a whole number >= 1.")
+    if seed < 0:
+        raise ConfigError(f"--seed {seed}: expected a whole number >= 0.")
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise ConfigError(f"tapfinger: unknown training option(s) {', '.join(unknown)}.")
+    budget_s = parse_budget(budget) if budget is not None else None
+    if steps is None and budget_s is None:
+        budget_s = 30 * 60.0
+    variant = fields.get("variant")
+    if resume is not None:
+        if not resume.is_file():
+            raise ConfigError(f"--resume {resume}: no such file.")
+        saved = load_checkpoint(resume)["train_config"]
+        cfg = dataclasses.replace(
+            TrainConfig(**{k: v for k, v in saved.items() if k in known}),
+            steps=steps,
+            budget_s=budget_s,
+        )
+        if variant is not None and variant != cfg.variant:
+            raise ConfigError(f"--variant {variant}: {resume} holds a {cfg.variant!r} network.")
+        if Path(scenario).stem != Path(cfg.scenario).stem:
+            raise ConfigError(f"{scenario}: {resume} was trained on {cfg.scenario!r}.")
+    else:
+        if variant is not None and variant not in VARIANTS:
+            raise ConfigError(f"--variant {variant}: expected one of {', '.join(VARIANTS)}.")
+        cfg = TrainConfig(
+            **{**fields, "scenario": scenario, "seed": seed, "steps": steps, "budget_s": budget_s}
+        )
+    log(f"training tapfinger ({cfg.variant}) on {sc.name} into {out}/")
+    start = time.perf_counter()
+    path = train(cfg, out, resume=resume)
+    return {
+        "agent": "tapfinger",
+        "scenario": sc.name,
+        "variant": cfg.variant,
+        "checkpoint": str(path),
+        "wall_s": round(time.perf_counter() - start, 1),
+        "progress": load_checkpoint(path)["progress"],
+        "config": dataclasses.asdict(cfg),
+    }

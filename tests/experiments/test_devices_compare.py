@@ -1,0 +1,149 @@
+"""`edgesched compare` and `edgesched train ecsrl` on device-setting scenarios, end to end."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from edgesched.cli import main
+from edgesched.dispatch.devices.schedulers import BASELINES
+from edgesched.experiments.backend import CompareOptions
+from edgesched.experiments.worlds import resolve
+from edgesched.experiments.worlds.devices import DevicesBackend
+
+METRICS = (
+    "throughput_rate",
+    "energy_per_request_j",
+    "mean_slowdown",
+    "offload_fraction",
+    "p99_delay_ms",
+)
+
+
+def small_preset(tmp_path: Path, **over: Any) -> Path:
+    """ecsrl-17k's devices and mix with 150 requests in 3 s."""
+    root = Path(__file__).resolve().parents[2]
+    data = yaml.safe_load(
+        (root / "src/edgesched/dispatch/devices/presets/ecsrl-17k.yaml").read_text()
+    )
+    data["requests"]["count"] = 150
+    data["requests"]["duration_s"] = 3
+    data["name"] = "ecsrl-small"
+    data.update(over)
+    path = tmp_path / "ecsrl-small.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_device_scenarios_go_to_the_ecsrl_backend(tmp_path: Path) -> None:
+    """The preset and a `setting: devices` file resolve to DevicesBackend; ASET's do not."""
+    assert isinstance(resolve("ecsrl-17k"), DevicesBackend)
+    assert isinstance(resolve(str(small_preset(tmp_path))), DevicesBackend)
+    assert not isinstance(resolve("aset-full-edge"), DevicesBackend)
+    from edgesched.experiments.worlds.streams import StreamsBackend
+
+    assert "ecsrl-17k" not in StreamsBackend().presets()
+
+
+def test_compare_writes_results_summary_and_plot(tmp_path: Path, capsys: Any) -> None:
+    """The command returns 0 and writes one row per request per run, a NaN-free summary with
+    the five metrics per dispatcher, and the plot."""
+    out = tmp_path / "out"
+    args = ["--seeds", "2", "--out", str(out), "--jobs", "1", "--no-progress"]
+    code = main(["compare", str(small_preset(tmp_path)), *args])
+    assert code == 0
+    assert {p.name for p in out.iterdir()} == {
+        "results.csv",
+        "summary.json",
+        "throughput_vs_energy.png",
+    }
+    text = (out / "summary.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    summary = json.loads(text)
+    assert summary["setting"] == "devices" and summary["seeds"] == [0, 1]
+    assert {"version", "git_commit", "config"} <= set(summary)
+    names = set(summary["schedulers"])
+    assert set(BASELINES) <= names
+    for row in summary["schedulers"].values():
+        for m in METRICS:
+            assert isinstance(row[m], float) and math.isfinite(row[m])
+        assert 0.0 <= row["throughput_rate"] <= 1.0
+    assert summary["schedulers"]["always-cloud"]["offload_fraction"] == 1.0
+    with (out / "results.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 150 * 2 * len(names)
+    row = rows[0]
+    parts = sum(float(row[k]) for k in ("network_ms", "wan_queue_ms", "queue_ms", "processing_ms"))
+    assert parts == pytest.approx(float(row["delay_ms"]), abs=0.01)
+    assert "throughput" in capsys.readouterr().out
+
+
+def test_compare_preset_with_a_shorter_duration(tmp_path: Path) -> None:
+    """`edgesched compare ecsrl-17k --duration 2` scales the request count with the rate."""
+    out = tmp_path / "out"
+    args = ["--seeds", "1", "--duration", "2", "--out", str(out), "--jobs", "1", "--no-progress"]
+    code = main(["compare", "ecsrl-17k", *args, "--schedulers", "round-robin,energy-greedy"])
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["requests_per_run"] == round(17_000 / 300 * 2)
+    assert set(summary["schedulers"]) == {"round-robin", "energy-greedy"}
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--pattern", "fast"],
+        ["--trace", "trace.csv"],
+        ["--lambda", "-5"],
+        ["--duration", "0"],
+        ["--schedulers", "round-robin,closest"],
+        ["--checkpoint", "missing.zip"],
+    ],
+)
+def test_bad_input_exits_2_and_writes_nothing(
+    tmp_path: Path, extra: list[str], capsys: Any
+) -> None:
+    """Options this setting cannot use, bad values and unknown dispatchers: exit 2, no folder."""
+    out = tmp_path / "out"
+    code = main(["compare", str(small_preset(tmp_path)), "--seeds", "1", "--out", str(out), *extra])
+    assert code == 2
+    assert not out.exists()
+    assert list(tmp_path.glob(".out*")) == []
+    assert "edgesched: error:" in capsys.readouterr().err
+
+
+def test_bad_scenario_file_exits_2(tmp_path: Path, capsys: Any) -> None:
+    """A device-setting file with a bad field is refused naming the field."""
+    path = small_preset(tmp_path, cloud={"device": "cloud-gpu", "count": -1})
+    out = tmp_path / "out"
+    assert main(["compare", str(path), "--out", str(out)]) == 2
+    assert "cloud.count" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_options_refused_before_anything_runs() -> None:
+    """prepare() refuses --pattern and --trace with a ConfigError."""
+    from edgesched.core.errors import ConfigError
+
+    backend = DevicesBackend()
+    with pytest.raises(ConfigError, match="--pattern"):
+        backend.prepare("ecsrl-17k", CompareOptions(pattern="fast"))
+    with pytest.raises(ConfigError, match="--trace"):
+        backend.prepare("ecsrl-17k", CompareOptions(trace=Path("t.csv")))
+
+
+def test_train_ecsrl_smoke(tmp_path: Path) -> None:
+    """`edgesched train ecsrl FILE --steps 64` writes a checkpoint the backend accepts."""
+    out = tmp_path / "ckpt"
+    path = small_preset(tmp_path)
+    assert main(["train", "ecsrl", str(path), "--steps", "64", "--out", str(out)]) == 0
+    info = json.loads((out / "training.json").read_text())
+    assert info["agent"] == "ecsrl" and info["steps"] == 64
+    prepared = DevicesBackend().prepare(str(path), CompareOptions(checkpoint=out / "ecsrl.zip"))
+    assert "ecsrl" in DevicesBackend().schedulers(prepared)
