@@ -23,6 +23,7 @@ import base64
 import binascii
 import contextlib
 import itertools
+import signal
 import socket
 from collections.abc import AsyncIterator
 from importlib import resources
@@ -243,8 +244,8 @@ def run_server(
     server = uvicorn.Server(config)
 
     async def main() -> None:
-        await runtime.start()
         try:
+            await runtime.start()
             task = asyncio.create_task(server.serve(sockets=[sock]))
             while not server.started and not task.done():
                 await asyncio.sleep(0.05)
@@ -255,4 +256,16 @@ def run_server(
             await runtime.drain(drain_s)
             await runtime.stop()
 
-    asyncio.run(main())
+    def before_serving(sig: int, frame: Any) -> None:
+        # uvicorn handles SIGTERM/SIGINT while it serves (graceful shutdown) and re-raises
+        # the signal to the handler it found when it is done: this one, which then lets the
+        # workers be stopped instead of ending the process at once.
+        if not server.started:
+            raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, before_serving) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        asyncio.run(main())
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

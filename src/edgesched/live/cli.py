@@ -9,7 +9,6 @@ handler validates its input before starting anything; bad input raises
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -87,6 +86,20 @@ def _runtime_args(p: argparse.ArgumentParser) -> None:
         help="requests in the gateway at once; more are rejected (default: 1024)",
     )
     p.add_argument("--seed", type=int, default=0, help="the scheduler's random stream (default: 0)")
+    p.add_argument(
+        "--duration",
+        type=_positive(float, "--duration"),
+        metavar="S",
+        help="the scenario's duration in seconds (the request count follows at its rate; "
+        "ECSRL's observation reads the elapsed fraction of it)",
+    )
+    p.add_argument(
+        "--lambda",
+        dest="lam",
+        type=_positive(float, "--lambda"),
+        metavar="X",
+        help="the scenario's requests per minute (default: the scenario's)",
+    )
 
 
 def _options(args: argparse.Namespace) -> Any:
@@ -172,7 +185,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port {args.port}: expected 0..65535.")
-    world = load_world(args.scenario, profile=args.profile)
+    world = load_world(
+        args.scenario, profile=args.profile, rate_per_min=args.lam, duration_s=args.duration
+    )
     scheduler = make_scheduler(args.scheduler, args.checkpoint)
     if hasattr(scheduler, "check_world"):
         scheduler.check_world(world)
@@ -196,6 +211,270 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- profile
+
+
+def _profile_args(p: argparse.ArgumentParser) -> None:
+    from edgesched.live.profiler import CLASSES
+
+    p.add_argument(
+        "--variants",
+        nargs="+",
+        metavar="V",
+        help="the model variants to measure (default: live-host's resnet18 "
+        "resnet50 ssd_mobilenet_v2 yolov5s)",
+    )
+    p.add_argument(
+        "--classes",
+        nargs="+",
+        metavar="C",
+        default=list(CLASSES),
+        help="the device classes to measure: host-core (a worker pinned to one "
+        "core) and host-cloud (a worker on every core) (default: both)",
+    )
+    p.add_argument(
+        "--max-concurrency",
+        type=int,
+        default=3,
+        metavar="K",
+        help="measure with 1..K co-running workloads (default: 3)",
+    )
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=10,
+        metavar="N",
+        help="timed runs per measurement; the median counts (default: 10)",
+    )
+    p.add_argument("--tiny", action="store_true", help="tiny test-sized models")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("profile.yaml"),
+        metavar="FILE",
+        help="the profile to write; its tables and heat map go beside it (default: profile.yaml)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _profile(args: argparse.Namespace) -> int:
+    from edgesched.live import profiler
+
+    variants = args.variants or profiler.default_variants()
+    if args.out.suffix not in (".yaml", ".yml"):
+        raise ConfigError(f"--out {args.out}: expected a .yaml file name.")
+    prof = profiler.measure(
+        variants,
+        classes=args.classes,
+        max_concurrency=args.max_concurrency,
+        repeats=args.repeats,
+        tiny=args.tiny,
+        progress=not args.no_progress,
+    )
+    paths = profiler.write(args.out, prof)
+    for cls, dev in prof["devices"].items():
+        times = ", ".join(f"{v} {row[cls]:.2f} ms" for v, row in prof["processing_ms"].items())
+        print(f"{cls}: {times}; slow-down coefficient {dev['degradation']:.3f}")
+    print("wrote " + ", ".join(str(x) for x in paths))
+    return 0
+
+
+# ----------------------------------------------------------------------------- loadtest
+
+
+def _loadtest_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("url", help="the gateway, e.g. http://127.0.0.1:8000")
+    p.add_argument(
+        "--rate",
+        type=_positive(float, "--rate"),
+        metavar="R",
+        help="Poisson arrivals per second (default: the scenario's rate)",
+    )
+    p.add_argument(
+        "--duration",
+        type=_positive(float, "--duration"),
+        metavar="S",
+        help="seconds to send for (default: the scenario's; with --arrivals: the whole trace)",
+    )
+    p.add_argument(
+        "--mix",
+        metavar="TASK=SHARE,...",
+        help="task shares, e.g. classification=0.7,detection=0.3 (default: the scenario's)",
+    )
+    p.add_argument(
+        "--arrivals",
+        type=Path,
+        metavar="CSV",
+        help="replay arrival times: a `timestamp_s` column (seconds from the "
+        "start, one row per request) or `second,count` rows",
+    )
+    p.add_argument("--seed", type=int, default=0, help="the draws' seed (default: 0)")
+    p.add_argument(
+        "--connections",
+        type=_positive(int, "--connections"),
+        default=512,
+        metavar="N",
+        help="HTTP connections at most (default: 512)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=_positive(float, "--timeout"),
+        metavar="S",
+        help="seconds to wait for an answer before counting the request failed "
+        "(default: 5 x the longest deadline, at least 30)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="where records.csv, summary.json and delay.png go "
+        "(default: runs/loadtest__{timestamp}/)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _loadtest(args: argparse.Namespace) -> int:
+    import time
+
+    from edgesched.live import loadgen
+
+    arrivals = loadgen.read_arrivals(args.arrivals) if args.arrivals is not None else None
+    if arrivals is not None and args.rate is not None:
+        raise ConfigError("--rate and --arrivals: give one of them (the trace sets the times).")
+    info = loadgen.fetch_scenario(args.url)
+    mix = loadgen.parse_mix(args.mix, [t["task"] for t in info["tasks"]]) if args.mix else None
+    rate = args.rate if args.rate is not None else info["rate_per_min"] / 60.0
+    duration = (
+        args.duration
+        if args.duration is not None
+        else (None if arrivals is not None else info["duration_s"])
+    )
+    planned = loadgen.plan(
+        info, rate=rate, duration=duration, arrivals=arrivals, mix=mix, seed=args.seed
+    )
+    if not planned:
+        raise ConfigError("nothing to send: the plan has no request (raise --rate or --duration).")
+    out = args.out or Path("runs") / f"loadtest__{time.strftime('%Y%m%d-%H%M%S')}"
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"--out {out}: the folder exists and is not empty.")
+    run = loadgen.run(
+        args.url,
+        planned,
+        info,
+        progress=not args.no_progress,
+        timeout_s=args.timeout,
+        connections=args.connections,
+        seed=args.seed,
+    )
+    summary = loadgen.summarize(run)
+    loadgen.write(out, run, summary)
+    o = summary["outcomes"]
+    print(f"sent {summary['sent']}: " + ", ".join(f"{k} {v}" for k, v in o.items()))
+    p = {k: summary[f"{k}_delay_ms"] for k in ("p50", "p95", "p99")}
+    print(
+        f"throughput rate {summary['throughput_rate']:.4f}; delay "
+        + ", ".join(f"{k} {v:.1f} ms" if v is not None else f"{k} -" for k, v in p.items())
+        + f"; energy per request {summary['energy_per_request_j']:.4f} J"
+    )
+    print(f"results written to {out}/")
+    return 0
+
+
+# ----------------------------------------------------------------------------- live-vs-sim
+
+
+def _livesim_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "scenario",
+        nargs="?",
+        default="live-host",
+        help="a device-setting preset or file (default: live-host)",
+    )
+    p.add_argument(
+        "--profile",
+        type=Path,
+        metavar="FILE",
+        help="the measured profile (`edgesched profile`), used on both sides",
+    )
+    p.add_argument(
+        "--scheduler",
+        default="fastest-expected",
+        metavar="A,B,...",
+        help="comma-separated schedulers (default: fastest-expected)",
+    )
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        metavar="PATH",
+        help="the ecsrl checkpoint (trained on this scenario)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="the request sequence's seed")
+    p.add_argument(
+        "--duration",
+        type=_positive(float, "--duration"),
+        metavar="S",
+        help="seconds of requests (default: the scenario's)",
+    )
+    p.add_argument(
+        "--lambda",
+        dest="lam",
+        type=_positive(float, "--lambda"),
+        metavar="X",
+        help="requests per minute (default: the scenario's)",
+    )
+    p.add_argument("--tiny", action="store_true", help="tiny test-sized models on the live side")
+    p.add_argument("--no-pin", action="store_true", help="do not pin the edge workers")
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="where report.json and report.txt go (default: "
+        "runs/live-vs-sim__{scenario}__{timestamp}/)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _livesim(args: argparse.Namespace) -> int:
+    import time
+
+    from edgesched.dispatch.devices.schedulers import names
+    from edgesched.live import livesim
+
+    scheds = [s.strip() for s in args.scheduler.split(",") if s.strip()]
+    for s in scheds:
+        if s not in names():
+            raise ConfigError(f"--scheduler {s!r}: unknown; known: {', '.join(names())}.")
+    if args.checkpoint is not None and not args.checkpoint.is_file():
+        raise ConfigError(f"--checkpoint {args.checkpoint}: no such file.")
+    extra = ["--seed", str(args.seed)]
+    if args.tiny:
+        extra.append("--tiny")
+    if args.no_pin:
+        extra.append("--no-pin")
+    if args.duration is not None:
+        extra += ["--duration", str(args.duration)]
+    if args.lam is not None:
+        extra += ["--lambda", str(args.lam)]
+    report = livesim.compare(
+        args.scenario,
+        scheds,
+        profile=args.profile,
+        checkpoint=args.checkpoint,
+        seed=args.seed,
+        rate_per_min=args.lam,
+        duration_s=args.duration,
+        serve_args=extra,
+        progress=not args.no_progress,
+    )
+    out = args.out or Path("runs") / (
+        f"live-vs-sim__{report['scenario']}__{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+    livesim.write(out, report)
+    print(livesim.table(report))
+    print(f"\nresults written to {out}/")
+    return 0
+
+
 # ----------------------------------------------------------------------------- registration
 
 
@@ -206,6 +485,25 @@ SUBCOMMANDS: list[tuple[str, str, Configure, Handler]] = [
         "with a scheduler to model workers",
         _serve_args,
         _serve,
+    ),
+    (
+        "profile",
+        "measure each model variant's latency on this host alone and co-located, as a "
+        "profile the simulator loads",
+        _profile_args,
+        _profile,
+    ),
+    (
+        "loadtest",
+        "send open-loop inference requests to a live gateway and summarise the outcomes and delays",
+        _loadtest_args,
+        _loadtest,
+    ),
+    (
+        "live-vs-sim",
+        "run one request sequence in the simulator and live, side by side",
+        _livesim_args,
+        _livesim,
     ),
 ]
 
@@ -234,6 +532,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-
-
-del json

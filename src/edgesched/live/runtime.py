@@ -336,6 +336,8 @@ class LiveRuntime:
         view = self.view
         w = self.world
         t = self.task_index[task]
+        if view.admitted == 0 and self.inflight == 1:
+            view.loop.t0 = time.monotonic()  # the run's clock starts with its first request
         r = view.admit(t, min_accuracy, deadline_ms)
         arrival = view._arrival[r]
         timing = _Timing()

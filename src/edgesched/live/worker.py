@@ -112,7 +112,10 @@ def _attach(name: str) -> SharedMemory:
 
 def worker_main(cfg: WorkerConfig, conn: Connection) -> None:
     """The worker process: run every job the pipe brings until it closes."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the gateway stops its workers itself
+    # the gateway stops its workers itself (after draining); a signal to the whole process
+    # group must not kill them first. If the gateway dies, the pipe closes and they exit.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if cfg.cpus and hasattr(os, "sched_setaffinity"):
         with contextlib.suppress(OSError):
             os.sched_setaffinity(0, set(cfg.cpus))
@@ -122,10 +125,14 @@ def worker_main(cfg: WorkerConfig, conn: Connection) -> None:
     try:
         sessions = open_sessions(cfg.models)
     except Exception as exc:  # a broken model file: say so, then stop
-        conn.send(("fatal", f"{type(exc).__name__}: {exc}"))
+        with contextlib.suppress(OSError):
+            conn.send(("fatal", f"{type(exc).__name__}: {exc}"))
         return
     lock = threading.Lock()
-    conn.send(("ready", os.getpid()))
+    try:
+        conn.send(("ready", os.getpid()))
+    except OSError:  # the gateway went away while this worker started
+        return
 
     def run(job: int, slot: int, variant: str, nbytes: int) -> None:
         start = time.monotonic()
