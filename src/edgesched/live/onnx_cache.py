@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 from edgesched.live.models import ModelSpec, build
@@ -39,7 +40,9 @@ def onnx_path(spec: ModelSpec) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{spec.variant}-", suffix=".onnx", dir=path.parent)
     os.close(fd)
     try:
-        with torch.no_grad():
+        # the TorchScript exporter: the graphs are static and it needs no extra packages
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
             torch.onnx.export(
                 model,
                 (x,),
