@@ -1,0 +1,80 @@
+"""Fidelity and ranking: the simulator against the live runtime on live-host.
+
+Runs ``live-vs-sim`` (same request sequence, simulated with the measured profile and served
+live) for the given schedulers and prints one JSON line: per scheduler the simulated and live
+throughput rate, p50/p99 delay and energy per request with their relative differences, whether
+each meets the targets (rate and p50 within 15 %, p99 within 25 %), and the rankings by
+throughput rate and energy per request with Kendall's tau.
+
+    python benchmarks/live_fidelity.py --profile profile.yaml [--schedulers a,b,c]
+        [--duration 30] [--checkpoint ecsrl.zip]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from edgesched.live import livesim
+
+
+def rel(sim: float | None, live: float | None) -> float | None:
+    if sim is None or live is None or not live:
+        return None
+    return (sim - live) / abs(live)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", type=Path, required=True)
+    ap.add_argument("--schedulers", default="fastest-expected,least-loaded,round-robin")
+    ap.add_argument("--duration", type=float, default=30.0)
+    ap.add_argument("--checkpoint", type=Path)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    names = args.schedulers.split(",")
+    extra = ["--seed", str(args.seed), "--duration", str(args.duration)]
+    report = livesim.compare(
+        "live-host",
+        names,
+        profile=args.profile,
+        checkpoint=args.checkpoint,
+        seed=args.seed,
+        duration_s=args.duration,
+        serve_args=extra,
+        progress=False,
+        log=lambda *_: None,
+    )
+    rows = {}
+    for name, row in report["schedulers"].items():
+        sim, live = row["sim"], row["live"]
+        d = {
+            k: rel(sim.get(k), live.get(k))
+            for k in ("throughput_rate", "p50_delay_ms", "p99_delay_ms", "energy_per_request_j")
+        }
+        rows[name] = {
+            "sim": {k: sim.get(k) for k in d},
+            "live": {k: live.get(k) for k in d},
+            "live_outcomes": live["outcomes"],
+            "rel_diff": d,
+            "meets": all(x is not None for x in d.values())
+            and abs(d["throughput_rate"] or 0) <= 0.15
+            and abs(d["p50_delay_ms"] or 0) <= 0.15
+            and abs(d["p99_delay_ms"] or 0) <= 0.25,
+        }
+    print(
+        json.dumps(
+            {
+                "benchmark": "live_fidelity",
+                "requests": report["requests"],
+                "duration_s": args.duration,
+                "schedulers": rows,
+                "ranking": report["ranking"],
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
