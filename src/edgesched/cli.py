@@ -333,6 +333,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- live runtime
+
+from edgesched.live.cli import register as _register_live  # noqa: E402
+
+_register_live(command)
+
+
 # ----------------------------------------------------------------------------- main
 
 

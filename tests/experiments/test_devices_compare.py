@@ -147,3 +147,29 @@ def test_train_ecsrl_smoke(tmp_path: Path) -> None:
     assert info["agent"] == "ecsrl" and info["steps"] == 64
     prepared = DevicesBackend().prepare(str(path), CompareOptions(checkpoint=out / "ecsrl.zip"))
     assert "ecsrl" in DevicesBackend().schedulers(prepared)
+
+
+@pytest.mark.parametrize(
+    ("agent", "scenario"), [("ecsrl", "ecsrl-17k"), ("aset", "aset-full-edge")]
+)
+def test_evaluate_runs_every_dispatch_agent_with_its_shipped_checkpoint(
+    agent: str, scenario: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`edgesched evaluate AGENT SCENARIO` finds the learned scheduler and its shipped
+    checkpoint the way compare does, and runs only it."""
+    out = tmp_path / "eval"
+    args = ["evaluate", agent, scenario, "--seeds", "1000-1000", "--jobs", "1", "--no-progress"]
+    assert main([*args, "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["schedulers"]) == [agent]
+    assert summary["checkpoint"].endswith(".zip")
+
+
+def test_evaluate_refuses_another_worlds_scenario(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An agent evaluated on a scenario of another world: exit 2, nothing written."""
+    out = tmp_path / "never"
+    assert main(["evaluate", "ecsrl", "synthetic-3", "--out", str(out)]) == 2
+    assert "ecsrl schedules devices scenarios" in capsys.readouterr().err
+    assert not out.exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -120,7 +121,9 @@ def test_train_and_evaluate_commands(tmp_path: Path, capsys: pytest.CaptureFixtu
     out = tmp_path / "run"
     assert main(["train", "tapfinger", "synthetic-3", "--steps", "16", "--out", str(out)]) == 0
     ckpt = out / "checkpoint.pt"
-    assert ckpt.is_file() and (out / "training.json").is_file()
+    record = json.loads((out / "training.json").read_text())
+    assert ckpt.is_file() and record["agent"] == "tapfinger" and record["progress"]["steps"] >= 16
+    capsys.readouterr()  # the training's own output
     assert (
         main(
             [
@@ -140,7 +143,12 @@ def test_train_and_evaluate_commands(tmp_path: Path, capsys: pytest.CaptureFixtu
         )
         == 0
     )
-    assert "tapfinger" in capsys.readouterr().out
+    table = capsys.readouterr().out
+    assert any(line.startswith("tapfinger ") for line in table.splitlines())
+    summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert list(summary["schedulers"]) == ["tapfinger"]
+    assert summary["checkpoint"] == str(ckpt)
+    assert 0 < summary["schedulers"]["tapfinger"]["mean_jct"] < float("inf")
     assert (
         main(
             [

@@ -117,22 +117,6 @@ def _options(args: argparse.Namespace) -> Any:
     )
 
 
-def make_scheduler(name: str, checkpoint: Path | None) -> Any:
-    """A device-setting scheduler by name from its world's registry (ConfigError if
-    unknown); ``checkpoint`` goes to a learned one."""
-    from edgesched.dispatch.devices.schedulers import make, names
-
-    if name not in names():
-        raise ConfigError(
-            f"--scheduler {name!r}: unknown device-setting scheduler; known: {', '.join(names())}."
-        )
-    if checkpoint is not None:
-        if not checkpoint.is_file():
-            raise ConfigError(f"--checkpoint {checkpoint}: no such file.")
-        return make(name, checkpoint=checkpoint)
-    return make(name)
-
-
 # ----------------------------------------------------------------------------- serve
 
 
@@ -188,6 +172,8 @@ def _serve(args: argparse.Namespace) -> int:
     world = load_world(
         args.scenario, profile=args.profile, rate_per_min=args.lam, duration_s=args.duration
     )
+    from edgesched.live.scenarios import make_scheduler
+
     scheduler = make_scheduler(args.scheduler, args.checkpoint)
     if hasattr(scheduler, "check_world"):
         scheduler.check_world(world)

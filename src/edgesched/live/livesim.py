@@ -42,7 +42,7 @@ def simulate(
 ) -> dict[str, float]:
     """The simulator's metrics for the scheduler on the given requests."""
     from edgesched.dispatch.devices.simulator import DeviceSim
-    from edgesched.live.cli import make_scheduler
+    from edgesched.live.scenarios import make_scheduler
 
     sched = make_scheduler(scheduler_name, checkpoint)
     res = DeviceSim(world, seed, requests=requests).run(sched)

@@ -155,3 +155,19 @@ def load_world(
     with tempfile.TemporaryDirectory(prefix="edgesched-profile-") as tmp:
         merged = _merged_tables(model, path.parent, prof, Path(tmp))
         return build_world(merged, str(path), path.parent)
+
+
+def make_scheduler(name: str, checkpoint: Path | None) -> Any:
+    """A device-setting scheduler by name from its world's registry (ConfigError if
+    unknown); ``checkpoint`` goes to a learned one."""
+    from edgesched.dispatch.devices.schedulers import make, names
+
+    if name not in names():
+        raise ConfigError(
+            f"--scheduler {name!r}: unknown device-setting scheduler; known: {', '.join(names())}."
+        )
+    if checkpoint is not None:
+        if not checkpoint.is_file():
+            raise ConfigError(f"--checkpoint {checkpoint}: no such file.")
+        return make(name, checkpoint=checkpoint)
+    return make(name)

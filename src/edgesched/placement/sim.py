@@ -27,7 +27,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -39,10 +39,21 @@ from edgesched.placement.progress import ProgressModel
 from edgesched.placement.scenario import PlacementScenario
 from edgesched.placement.workload import TaskSpec
 
-if TYPE_CHECKING:
-    from edgesched.placement.schedulers.base import PlacementScheduler
-
 DONE_EPS = 1e-9
+
+
+class Scheduler(Protocol):
+    """What :meth:`PlacementSim.run` drives (the interface
+    :class:`~edgesched.placement.schedulers.base.PlacementScheduler` implements)."""
+
+    name: str
+    elastic: bool
+
+    def reset(self, sim: PlacementSim, rng: np.random.Generator) -> None: ...
+
+    def reallocate(self, sim: PlacementSim) -> dict[int, Vector] | None: ...
+
+    def decide(self, sim: PlacementSim) -> Sequence[Decision | None]: ...
 
 
 class Decision(NamedTuple):
@@ -463,7 +474,7 @@ class PlacementSim:
 
     def run(
         self,
-        scheduler: PlacementScheduler,
+        scheduler: Scheduler,
         on_timestep: Callable[[PlacementSim], None] | None = None,
         max_timesteps: int = 10_000_000,
     ) -> RunResult:

@@ -9,17 +9,60 @@ The baselines (``fastest-expected``, ``energy-greedy``) and ECSRL's observation 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from edgesched.dispatch.devices.simulator import DeviceSim
+
+class Clock(Protocol):
+    @property
+    def now(self) -> float: ...
+
+
+class DeviceState(Protocol):
+    """The state the forecasts read: what :class:`~edgesched.dispatch.devices.simulator.
+    DeviceSim` keeps, and what a live view of real devices must present (per machine ``m``
+    of the world, times in ms, energy in J)."""
+
+    world: Any  # the DeviceWorld
+    D: int  # edge devices; machine D.. are the cloud's
+    committed: list[int]  # workloads running or on their way, per machine
+    committed_v: list[list[int]]  # the same per variant
+    max_n: list[int]  # workload limit per machine
+    cloud_queue: list[int]  # requests waiting for a cloud device
+    wan_free: float  # when the WAN uplink is free
+    run_req: list[list[int]]  # running requests per machine
+    run_v: list[list[int]]  # their variants
+    run_rem: list[list[float]]  # their remaining solo work
+    base: Any  # per request: its solo processing time (jitter included)
+    variant: Any  # per request: the variant serving it
+    _joining: list[list[tuple[float, float, int, int]]]  # edge workloads on their way
+    _coef: list[list[list[float]]]  # slow-down per co-running pair, per machine
+    _proc: list[list[float]]  # profile per machine and variant
+    _active: list[float]  # active power per workload
+    _cap: list[float]  # max minus idle power
+    _task: Any  # per request: task
+    _edge_v: list[int]  # per task: edge variant
+    _cloud_v: list[int]  # per task: cloud variant
+    _arrival: Any  # per request: arrival time
+    _deadline: Any  # per request: deadline
+    _lan: float
+    _lan_tx: list[float]
+    _wan: float
+    _wan_tx: list[float]
+
+    @property
+    def loop(self) -> Clock:
+        """``loop.now``: the current time."""
+        ...
+
+    def _cloud_room(self, v: int) -> int: ...
+
 
 EPS_MS = 1e-7  # a workload with less solo work left than this has ended
 
 
-def committed_load(sim: DeviceSim) -> np.ndarray:
+def committed_load(sim: DeviceState) -> np.ndarray:
     """Per action, the committed fraction of its workload limit (the cloud: committed plus
     queued requests over all its devices' slots)."""
     D = sim.D
@@ -31,7 +74,7 @@ def committed_load(sim: DeviceSim) -> np.ndarray:
     return load
 
 
-def expected(sim: DeviceSim, r: int) -> tuple[np.ndarray, np.ndarray]:
+def expected(sim: DeviceState, r: int) -> tuple[np.ndarray, np.ndarray]:
     """Expected delay (ms) and attributed energy (J) of request ``r`` on each action, if
     nothing else arrived or ended: the profile times the slow-down of what is committed
     there now (the cloud: its least-committed device, plus the WAN backlog and the queue).
@@ -60,7 +103,7 @@ def expected(sim: DeviceSim, r: int) -> tuple[np.ndarray, np.ndarray]:
     return delay, energy
 
 
-def _expected_on(sim: DeviceSim, m: int, v: int, full: bool = False) -> tuple[float, float]:
+def _expected_on(sim: DeviceState, m: int, v: int, full: bool = False) -> tuple[float, float]:
     coef = sim._coef[m][v]
     cv = sim.committed_v[m]
     n = sim.committed[m]
@@ -75,7 +118,7 @@ def _expected_on(sim: DeviceSim, m: int, v: int, full: bool = False) -> tuple[fl
 
 
 def _project(
-    sim: DeviceSim, m: int, extra: tuple[float, float, int, int] | None
+    sim: DeviceState, m: int, extra: tuple[float, float, int, int] | None
 ) -> tuple[float, dict[int, float]]:
     """Run machine ``m`` forward alone until it is empty, if nothing else arrived.
 
@@ -136,7 +179,7 @@ def _project(
     return energy, ends
 
 
-def lookahead(sim: DeviceSim, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def lookahead(sim: DeviceState, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per action, what sending request ``r`` there would do if nothing else arrived: the
     request's projected delay (ms), the marginal dynamic energy of the machine (J: the
     request's own plus what its slow-down adds to the others'), the number of requests
