@@ -1,0 +1,121 @@
+"""The hostile-input suite: every case runs the real ``edgesched`` command in a subprocess.
+
+Use the ``refused`` fixture (a bound :func:`assert_refused`)::
+
+    def test_binary_yaml(refused, tmp_path):
+        bad = tmp_path / "bad.yaml"
+        bad.write_bytes(b"\\xff\\xfe\\x00")
+        refused(["compare", str(bad)], names=["bad.yaml"])
+
+``assert_refused(args, *, cwd, names=(), out=None, marker=None, timeout=10.0, env=None)`` runs
+``python -m edgesched.cli *args`` with ``cwd`` as the working directory (so the default
+``runs/`` folder lands there) and a ``timeout`` in seconds (a hang fails the test), then
+asserts:
+
+- exit status 2;
+- no ``Traceback`` on standard error;
+- every string of ``names`` (the file, the field, ...) appears on standard error
+  (case-insensitive);
+- the ``marker`` file (default ``cwd / "PWNED"``, what the hostile pickles would write) does
+  not exist;
+- nothing was written under ``out`` (when given: it does not exist, or is exactly as it was
+  before the run) nor under ``cwd / "runs"``.
+
+It returns the ``subprocess.CompletedProcess`` for further checks. The ``marker`` fixture is
+the marker path for this test (``tmp_path / "PWNED"``); ``edgesched(args, cwd=..., timeout=...)``
+just runs the command and returns the completed process.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+#: Seconds a hostile case may take (a hang fails the test).
+TIMEOUT = 10.0
+
+
+def edgesched(
+    args: Sequence[str | Path],
+    *,
+    cwd: Path,
+    timeout: float = TIMEOUT,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``edgesched *args`` in ``cwd``; a ``subprocess.TimeoutExpired`` fails the test."""
+    full_env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "edgesched.cli", *map(str, args)],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"edgesched {' '.join(map(str, args))}: no answer within {timeout} s")
+
+
+def _snapshot(path: Path) -> list[tuple[str, int]] | None:
+    if not path.exists():
+        return None
+    if path.is_file():
+        return [(path.name, path.stat().st_size)]
+    return sorted(
+        (str(p.relative_to(path)), p.stat().st_size if p.is_file() else -1) for p in path.rglob("*")
+    )
+
+
+def assert_refused(
+    args: Sequence[str | Path],
+    *,
+    cwd: Path,
+    names: Sequence[str] = (),
+    out: Path | None = None,
+    marker: Path | None = None,
+    timeout: float = TIMEOUT,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``edgesched *args`` and assert it is refused cleanly (see the module docstring)."""
+    marker = cwd / "PWNED" if marker is None else marker
+    runs = cwd / "runs"
+    before_out = None if out is None else _snapshot(out)
+    before_runs = _snapshot(runs)
+    proc = edgesched(args, cwd=cwd, timeout=timeout, env=env)
+    shown = (
+        f"exit {proc.returncode}\nstdout:\n{proc.stdout[-2000:]}\nstderr:\n{proc.stderr[-4000:]}"
+    )
+    assert not marker.exists(), f"the payload ran: {marker} exists\n{shown}"
+    assert "Traceback" not in proc.stderr, shown
+    assert proc.returncode == 2, shown
+    for name in names:
+        assert name.lower() in proc.stderr.lower(), f"{name!r} not named\n{shown}"
+    if out is not None:
+        assert _snapshot(out) == before_out, f"{out} was written\n{shown}"
+    assert _snapshot(runs) == before_runs, f"{runs} was written\n{shown}"
+    return proc
+
+
+@pytest.fixture
+def marker(tmp_path: Path) -> Path:
+    """Where a hostile payload would leave its mark (it must never appear)."""
+    return tmp_path / "PWNED"
+
+
+@pytest.fixture
+def refused(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """:func:`assert_refused` with ``cwd`` bound to this test's ``tmp_path``."""
+
+    def run(args: Sequence[str | Path], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        kwargs.setdefault("cwd", tmp_path)
+        return assert_refused(args, **kwargs)
+
+    return run
