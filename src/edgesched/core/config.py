@@ -100,6 +100,20 @@ def load_model(model: type[M], path: str | Path, data: Any = None, node: Any = N
         raise ConfigError(describe_validation_error(exc, str(path), node)) from None
 
 
+def read_scenario(model: type[M], path: str | Path, name: str | None = None) -> M:
+    """Read and validate a scenario file against ``model``; ``name`` fills in its ``name``
+    field when the file has none.
+
+    Raises:
+        ConfigError: with file, line, field and expectation for every problem found.
+    """
+    data, node = read_yaml(path)
+    found = load_model(model, path, data, node)
+    if name is not None and getattr(found, "name", None) is None:
+        found = found.model_copy(update={"name": name})
+    return found
+
+
 def preset_descriptions(folder: Path, default: str | None = None) -> dict[str, str]:
     """The YAML presets of a folder: name (file stem) -> the first line of its
     ``description``; ``default`` first, then by name."""

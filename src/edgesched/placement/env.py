@@ -87,21 +87,9 @@ class PlacementParallelEnv(ParallelEnv):
     def __init__(
         self,
         scenario: str | Path | PlacementScenario = "synthetic-3",
-        *,
-        tasks: int | None = None,
-        mode: str | None = None,
-        rate: float | None = None,
-        max_timesteps: int | None = None,
-        invalid: str = "skip",
+        **options: Any,
     ) -> None:
-        self.episode = Episode.build(
-            scenario,
-            tasks=tasks,
-            mode=mode,
-            rate=rate,
-            max_timesteps=max_timesteps,
-            invalid=invalid,
-        )
+        self.episode = Episode.build(scenario, **options)
         self.lay = self.episode.lay
         self.possible_agents = [f"cluster_{n}" for n in range(self.lay.N)]
         self.agents: list[str] = []
@@ -233,21 +221,9 @@ class PlacementGymEnv(gymnasium.Env):
     def __init__(
         self,
         scenario: str | Path | PlacementScenario = "synthetic-3",
-        *,
-        tasks: int | None = None,
-        mode: str | None = None,
-        rate: float | None = None,
-        max_timesteps: int | None = None,
-        invalid: str = "skip",
+        **options: Any,
     ) -> None:
-        self.episode = Episode.build(
-            scenario,
-            tasks=tasks,
-            mode=mode,
-            rate=rate,
-            max_timesteps=max_timesteps,
-            invalid=invalid,
-        )
+        self.episode = Episode.build(scenario, **options)
         self.lay = self.episode.lay
         self.observation_space = observation_space_of(self.lay)
         self.action_space = spaces.MultiDiscrete([self.lay.K + 1, self.lay.G])

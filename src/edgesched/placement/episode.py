@@ -48,7 +48,13 @@ class Episode:
     ) -> Episode:
         """The episodes of a scenario (a preset, a YAML path or a model) with overrides (see
         :func:`edgesched.placement.scenario.with_overrides`); the environments' one
-        constructor."""
+        constructor, which both pass their options to.
+
+        Args:
+            tasks, mode, rate: scenario overrides.
+            max_timesteps: truncate an episode after that many world timesteps.
+            invalid: ``"skip"`` (an action outside the masks is a skip) or ``"raise"``.
+        """
         sc, source = with_overrides(scenario, tasks, mode, rate)
         return cls(sc, source, max_timesteps, invalid)
 

@@ -73,8 +73,7 @@ from edgesched.core.config import (
     Positive,
     Ratio,
     StrictModel,
-    load_model,
-    read_yaml,
+    read_scenario,
 )
 from edgesched.core.errors import ConfigError
 from edgesched.dispatch.catalogue import Catalogue, DataFiles, resolve
@@ -407,10 +406,7 @@ def load_scenario(path: str | Path, *, name: str | None = None, **overrides: Any
         ConfigError: naming file, line and field for every problem.
     """
     path = Path(path)
-    data, node = read_yaml(path)
-    model = load_model(DeviceScenario, path, data, node)
-    if name is not None and model.name is None:
-        model = model.model_copy(update={"name": name})
+    model = read_scenario(DeviceScenario, path, name)
     return build_world(with_requests(model, **overrides), str(path), path.parent)
 
 

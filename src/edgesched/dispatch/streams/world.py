@@ -21,7 +21,7 @@ import numpy as np
 from pydantic import Field
 
 from edgesched.core.arrivals import PiecewiseRate
-from edgesched.core.config import Positive, Ratio, StrictModel, load_model, read_yaml
+from edgesched.core.config import Positive, Ratio, StrictModel, load_model, read_scenario
 from edgesched.core.errors import ConfigError
 from edgesched.dispatch.catalogue import Catalogue, DataFiles, data_path, resolve
 from edgesched.dispatch.streams.topology import Topology, hierarchical, load_graphml
@@ -385,10 +385,7 @@ def load_scenario(path: str | Path, *, name: str | None = None, **overrides: Any
         ConfigError: naming file, line and field for every problem.
     """
     path = Path(path)
-    data, node = read_yaml(path)
-    model = load_model(StreamScenario, path, data, node)
-    if name is not None and model.name is None:
-        model = model.model_copy(update={"name": name})
+    model = read_scenario(StreamScenario, path, name)
     return build_world(with_load(model, **overrides), str(path), path.parent)
 
 
