@@ -110,6 +110,13 @@ def _compare_args(p: argparse.ArgumentParser) -> None:
         help="dispatch: simulated seconds per run (default: the scenario's)",
     )
     p.add_argument(
+        "--profile",
+        type=Path,
+        metavar="PROFILE.yaml",
+        help="devices: a host profile (`edgesched profile --out`) replacing the processing "
+        "times and slow-down of the device classes it measured",
+    )
+    p.add_argument(
         "--out",
         type=Path,
         metavar="DIR",
@@ -150,6 +157,7 @@ def _compare(args: argparse.Namespace) -> int:
         lam=args.lam,
         pattern=args.pattern,
         duration=args.duration,
+        profile=args.profile,
     )
     result = compare(
         args.scenario,

@@ -32,13 +32,11 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 def tiny_scenario(tmp: Path, **cloud: object) -> Path:
     """live-host with small queues (cloud overrides as keyword arguments)."""
-    from edgesched.live.scenarios import preset_dir
+    from edgesched.dispatch.devices.scenario import preset_dir
 
     text = (preset_dir() / "live-host.yaml").read_text()
-    text = text.replace("devices: live-devices.yaml", f"devices: {preset_dir()}/live-devices.yaml")
-    text = text.replace(
-        "processing: live-processing.csv", f"processing: {preset_dir()}/live-processing.csv"
-    )
+    text = text.replace("devices: data/", f"devices: {preset_dir()}/data/")
+    text = text.replace("processing: data/", f"processing: {preset_dir()}/data/")
     for key, value in cloud.items():
         text = text.replace(f"  {key}: ", f"  {key}: {value} #", 1)
     path = tmp / "tiny.yaml"

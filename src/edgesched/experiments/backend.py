@@ -26,6 +26,7 @@ LOAD_FLAGS = {
     "lam": "--lambda",
     "pattern": "--pattern",
     "duration": "--duration",
+    "profile": "--profile",
 }
 
 
@@ -38,6 +39,7 @@ class CompareOptions:
     lam: float | None = None
     pattern: str | None = None
     duration: float | None = None
+    profile: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -136,9 +136,10 @@ def measure(
     if not 1 <= repeats <= 1000:
         raise ConfigError(f"--repeats {repeats}: expected 1..1000.")
     if base_devices is None:
-        from edgesched.live.scenarios import preset_dir
+        from edgesched.dispatch.devices.scenario import preset_dir
 
-        base_devices = yaml.safe_load((preset_dir() / "live-devices.yaml").read_text())["devices"]
+        table = preset_dir() / "data" / "live-devices.yaml"
+        base_devices = yaml.safe_load(table.read_text())["devices"]
     V = len(variants)
     total = len(classes) * (V + V * V * max_concurrency)
     bar = tqdm(total=total, desc="profile", unit="step", disable=not progress)

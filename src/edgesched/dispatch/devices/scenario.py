@@ -1,13 +1,26 @@
 """Device-setting presets (YAML files shipped in ``edgesched/dispatch/devices/presets/``) and
-loading a scenario by preset name or path, with the load options of `edgesched compare`."""
+loading a scenario by preset name or path, with the load options of `edgesched compare` (a
+request rate, a duration, a measured host profile: :mod:`edgesched.dispatch.devices.profile`).
+
+Only the YAML files directly in ``presets/`` are scenarios; ``presets/data/`` holds the data
+tables they name in their ``data:`` section."""
 
 from __future__ import annotations
 
+import tempfile
 from importlib import resources
 from pathlib import Path
 
-from edgesched.core.config import preset_descriptions, scenario_file
-from edgesched.dispatch.devices.world import DeviceWorld, load_scenario
+from edgesched.core.config import load_model, preset_descriptions, read_yaml, scenario_file
+from edgesched.core.errors import ConfigError
+from edgesched.dispatch.devices.profile import apply_profile, read_profile
+from edgesched.dispatch.devices.world import (
+    DeviceScenario,
+    DeviceWorld,
+    build_world,
+    load_scenario,
+    with_requests,
+)
 
 DEFAULT_SCENARIO = "ecsrl-17k"
 
@@ -27,17 +40,29 @@ def load(
     *,
     rate_per_min: float | None = None,
     duration_s: float | None = None,
+    profile: str | Path | None = None,
 ) -> DeviceWorld:
     """A device-setting preset name or YAML path, built into a :class:`DeviceWorld` with the
-    given request rate (per minute) and duration (None: the scenario's).
+    given request rate (per minute) and duration (None: the scenario's), and the processing
+    times and slow-down of a measured ``profile`` (``edgesched profile --out``) in place of
+    the scenario's for the device classes it measured.
 
     Raises:
-        ConfigError: unknown preset and no such file, or any problem in the file.
+        ConfigError: unknown preset and no such file, a file of another setting, any problem
+            in the file or the profile.
     """
     path, is_preset = scenario_file(scenario, preset_dir(), "device-setting scenario")
-    return load_scenario(
-        path,
-        name=path.stem if is_preset else None,
-        rate_per_min=rate_per_min,
-        duration_s=duration_s,
-    )
+    name = path.stem if is_preset else None
+    if profile is None:
+        return load_scenario(path, name=name, rate_per_min=rate_per_min, duration_s=duration_s)
+    prof = read_profile(profile)
+    data, node = read_yaml(path)
+    if not isinstance(data, dict) or data.get("setting") != "devices":
+        raise ConfigError(f"{path}: not a device-setting scenario (`setting: devices`).")
+    model = load_model(DeviceScenario, path, data, node)
+    if name is not None and model.name is None:
+        model = model.model_copy(update={"name": name})
+    model = with_requests(model, rate_per_min=rate_per_min, duration_s=duration_s)
+    with tempfile.TemporaryDirectory(prefix="edgesched-profile-") as tmp:
+        merged = apply_profile(model, path.parent, prof, Path(tmp))
+        return build_world(merged, str(path), path.parent)

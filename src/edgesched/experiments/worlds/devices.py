@@ -14,7 +14,9 @@ percentiles of served requests. ``dominated_by`` lists the dispatchers that meet
 *and* use less energy per request.
 
 Options: ``--duration`` changes the seconds per run and ``--lambda`` the requests per minute at
-the access point (the count follows the rate); ``--trace`` and ``--pattern`` are refused.
+the access point (the count follows the rate); ``--profile`` applies a measured host profile
+(``edgesched profile``) to the device classes it measured; ``--trace`` and ``--pattern`` are
+refused.
 """
 
 from __future__ import annotations
@@ -46,10 +48,10 @@ class DevicesBackend(WorldBackend):
 
     world = "devices"
     registry = "edgesched.dispatch.devices.schedulers:SCHEDULERS"
-    load_options = ("lam", "duration")
+    load_options = ("lam", "duration", "profile")
     load_hint = (
         "a constant Poisson rate: use --lambda, requests per minute at the access point, and "
-        "--duration"
+        "--duration; --profile applies a measured host profile"
     )
 
     def presets(self) -> dict[str, str]:
@@ -64,7 +66,12 @@ class DevicesBackend(WorldBackend):
         )
 
     def load(self, scenario: str, options: CompareOptions) -> Prepared:
-        world = load(scenario, rate_per_min=options.lam, duration_s=options.duration)
+        world = load(
+            scenario,
+            rate_per_min=options.lam,
+            duration_s=options.duration,
+            profile=options.profile,
+        )
         return Prepared(world=world, name=world.name or Path(scenario).stem)
 
     def shipped(self, learned: str, name: str) -> Path | None:

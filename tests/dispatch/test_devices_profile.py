@@ -1,0 +1,84 @@
+"""A measured host profile applied to a device scenario (`edgesched compare --profile`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edgesched.cli import main
+from edgesched.core.errors import ConfigError
+from edgesched.dispatch.devices.scenario import load, presets
+from edgesched.dispatch.devices.schedulers import make
+from edgesched.dispatch.devices.simulator import DeviceSim
+
+PROFILE = """\
+devices:
+  host-core: {memory_gb: 4, idle_w: 2, active_w: 6, max_w: 14, max_workloads: 3, degradation: 0.9}
+processing_ms:
+  resnet18: {host-core: 30}
+  ssd_mobilenet_v2: {host-core: 20}
+degradation:
+  - {device: host-core, variants: [resnet18, ssd_mobilenet_v2], coefficient: 0.7}
+"""
+
+
+@pytest.fixture
+def profile(tmp_path: Path) -> Path:
+    path = tmp_path / "profile.yaml"
+    path.write_text(PROFILE)
+    return path
+
+
+def test_live_host_is_a_preset_and_its_tables_are_not() -> None:
+    names = presets()
+    assert "live-host" in names
+    assert not any(n.startswith("live-devices") or n.startswith("data") for n in names)
+
+
+def test_profile_replaces_measured_classes_only(profile: Path) -> None:
+    base = load("live-host", duration_s=5)
+    prof = load("live-host", duration_s=5, profile=profile)
+    v = list(base.variants)
+    edge = [i for i, n in enumerate(base.machine_names) if n.startswith("host-core")]
+    cloud = [i for i, n in enumerate(base.machine_names) if n.startswith("host-cloud")]
+    r18 = v.index("resnet18")
+    assert prof.proc_ms[edge[0], r18] == pytest.approx(30)
+    assert base.proc_ms[edge[0], r18] != pytest.approx(30)
+    # the cloud class was not measured: unchanged
+    assert (prof.proc_ms[cloud] == base.proc_ms[cloud]).all()
+    # a different world: the same requests, other delays
+    a = DeviceSim(base, 1).run(make("round-robin"))
+    b = DeviceSim(prof, 1).run(make("round-robin"))
+    assert (a.requests.arrival_ms == b.requests.arrival_ms).all()
+    assert b.processing_ms[b.served].mean() > a.processing_ms[a.served].mean()
+
+
+def test_bad_profile_is_a_config_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("devices: {}\n")
+    with pytest.raises(ConfigError, match="processing_ms"):
+        load("live-host", profile=bad)
+    with pytest.raises(ConfigError, match="no such file"):
+        load("live-host", profile=tmp_path / "missing.yaml")
+
+
+def test_compare_profile(tmp_path: Path, profile: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["compare", "live-host", "--seeds", "1", "--jobs", "1", "--duration", "5"]
+    args += ["--schedulers", "round-robin", "--no-progress"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert main([*args, "--out", str(tmp_path / "b"), "--profile", str(profile)]) == 0
+    a = json.loads((tmp_path / "a" / "summary.json").read_text())["schedulers"]["round-robin"]
+    b = json.loads((tmp_path / "b" / "summary.json").read_text())["schedulers"]["round-robin"]
+    assert b["p50_delay_ms"] > a["p50_delay_ms"]
+
+
+def test_compare_profile_refused_outside_devices(
+    tmp_path: Path, profile: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edgesched.dispatch.streams.scenario import DEFAULT_SCENARIO
+
+    rc = main(["compare", DEFAULT_SCENARIO, "--profile", str(profile), "--out", str(tmp_path)])
+    assert rc != 0
+    assert "--profile does not apply" in capsys.readouterr().err
