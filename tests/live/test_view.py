@@ -23,7 +23,7 @@ FIELDS = (
     "run_fac",
     "cloud_queue",
     "wan_free",
-    "_joining",
+    "joining",
 )
 
 
@@ -34,7 +34,7 @@ def mirror(sim: DeviceSim) -> LiveView:
         setattr(view, name, copy.deepcopy(getattr(sim, name)))
     view.base = sim.base.copy()
     view.variant = sim.variant.copy()
-    for name in ("_arrival", "_task", "_min_acc", "_deadline"):
+    for name in ("arrival", "task", "min_acc", "deadline"):
         setattr(view, name, list(getattr(sim, name)))
     for name in ("arrival_ms", "task", "needs_cloud", "min_accuracy", "deadline_ms"):
         setattr(view.req, name, getattr(sim.req, name))

@@ -339,7 +339,7 @@ class LiveRuntime:
         if view.admitted == 0 and self.inflight == 1:
             view.loop.t0 = time.monotonic()  # the run's clock starts with its first request
         r = view.admit(t, min_accuracy, deadline_ms)
-        arrival = view._arrival[r]
+        arrival = view.arrival[r]
         timing = _Timing()
         retried = False
         waited = 0.0  # seconds spent awaiting (network, queue, compute): not gateway time
@@ -503,36 +503,36 @@ class LiveRuntime:
 
     async def _edge(self, r: int, m: int, payload: bytes, timing: _Timing) -> tuple[str, int, Any]:
         view = self.view
-        t = view._task[r]
-        v = view._edge_v[t]
+        t = view.task[r]
+        v = view.edge_v[t]
         now = view.loop.now
-        tx = len(payload) * 8.0 / 1000.0 / self.world.lan_mbps if payload else view._lan_tx[t]
-        arrive = now + view._lan + tx
+        tx = len(payload) * 8.0 / 1000.0 / self.world.lan_mbps if payload else view.lan_tx[t]
+        arrive = now + view.lan + tx
         view.commit(m, v)
-        view.joining(m, r, v, arrive)
+        view.join_edge(m, r, v, arrive)
         await self._sleep_until(arrive)
-        timing.network += view._lan + tx
+        timing.network += view.lan + tx
         res = await self._run_on(m, r, v, payload, timing)
         if res[0] == "ok":
-            await self._sleep_until(view.loop.now + view._lan)
-            timing.network += view._lan
+            await self._sleep_until(view.loop.now + view.lan)
+            timing.network += view.lan
         return res
 
     async def _cloud(self, r: int, payload: bytes, timing: _Timing) -> tuple[str, int, Any]:
         view = self.view
         w = self.world
-        t = view._task[r]
-        v = view._cloud_v[t]
+        t = view.task[r]
+        v = view.cloud_v[t]
         view.variant[r] = v
         now = view.loop.now
-        tx = len(payload) * 8.0 / 1000.0 / w.wan_mbps if payload else view._wan_tx[t]
+        tx = len(payload) * 8.0 / 1000.0 / w.wan_mbps if payload else view.wan_tx[t]
         start = max(now, view.wan_free)
         view.wan_free = start + tx
         timing.wan_queue = start - now
-        await self._sleep_until(view.wan_free + view._wan)
-        timing.network += tx + view._wan
+        await self._sleep_until(view.wan_free + view.wan)
+        timing.network += tx + view.wan
         t_at = view.loop.now
-        m = view._cloud_room(v) if not view.cloud_queue else -1
+        m = view.cloud_room(v) if not view.cloud_queue else -1
         if m < 0:
             if len(view.cloud_queue) >= w.scenario.cloud.max_queue:
                 return (
@@ -545,7 +545,7 @@ class LiveRuntime:
             self._cloud_waiters[r] = fut
             drop = None
             if self.options.late_rule == "drop":
-                left = (view._arrival[r] + view._deadline[r] - view.loop.now) / 1000.0
+                left = (view.arrival[r] + view.deadline[r] - view.loop.now) / 1000.0
                 drop = asyncio.get_running_loop().call_later(max(left, 0.0), self._drop, r)
             m = await fut
             if drop is not None:
@@ -557,8 +557,8 @@ class LiveRuntime:
             view.commit(m, v)
         res = await self._run_on(m, r, v, payload, timing)
         if res[0] == "ok":
-            await self._sleep_until(view.loop.now + view._wan)
-            timing.network += view._wan
+            await self._sleep_until(view.loop.now + view.wan)
+            timing.network += view.wan
         return res
 
     def _drop(self, r: int) -> None:
@@ -575,7 +575,7 @@ class LiveRuntime:
         while q:
             r = q[0]
             v = int(view.variant[r])
-            m = view._cloud_room(v)
+            m = view.cloud_room(v)
             if m < 0:
                 return
             q.pop(0)
@@ -604,7 +604,7 @@ class LiveRuntime:
         variant: str | None = None,
     ) -> Record:
         view = self.view
-        total = view.loop.now - view._arrival[r]
+        total = view.loop.now - view.arrival[r]
         gateway = max((time.perf_counter() - t_in - waited) * 1000.0, 0.0)
         return Record(
             rid,
@@ -614,7 +614,7 @@ class LiveRuntime:
             action,
             device,
             variant,
-            view._arrival[r],
+            view.arrival[r],
             round(timing.network, 3),
             round(timing.wan_queue, 3),
             round(timing.queue, 3),

@@ -84,26 +84,26 @@ class LiveView:
         self.loop = _Clock(time.monotonic() if t0 is None else t0)
         self.capacity = capacity
         self.req = _Requests.empty(capacity)
-        # static data, with the simulator's names (the forecast functions read them)
-        self._coef = w.coef.tolist()
-        self._proc = w.proc_ms.tolist()
-        self._idle = w.idle_w.tolist()
-        self._active = w.active_w.tolist()
-        self._cap = (w.max_w - w.idle_w).tolist()
+        # static data, with the simulator's names (the DeviceState protocol of forecast.py)
+        self.coef = w.coef.tolist()
+        self.proc = w.proc_ms.tolist()
+        self.idle = w.idle_w.tolist()
+        self.active = w.active_w.tolist()
+        self.cap = (w.max_w - w.idle_w).tolist()
         self.max_n = w.max_workloads.tolist()
-        self._mem = w.memory_mb.tolist()
-        self._vmem = w.variant_mem_mb.tolist()
-        self._vacc = w.variant_acc.tolist()
-        self._edge_v = w.edge_variant.tolist()
-        self._cloud_v = w.cloud_variant.tolist()
-        self._lan_tx = (w.payload_kb * 8.0 / w.lan_mbps).tolist()
-        self._wan_tx = (w.payload_kb * 8.0 / w.wan_mbps).tolist()
-        self._lan, self._wan = w.lan_ms, w.wan_ms
+        self.mem = w.memory_mb.tolist()
+        self.vmem = w.variant_mem_mb.tolist()
+        self.vacc = w.variant_acc.tolist()
+        self.edge_v = w.edge_variant.tolist()
+        self.cloud_v = w.cloud_variant.tolist()
+        self.lan_tx = (w.payload_kb * 8.0 / w.lan_mbps).tolist()
+        self.wan_tx = (w.payload_kb * 8.0 / w.wan_mbps).tolist()
+        self.lan, self.wan = w.lan_ms, w.wan_ms
         # per request (ring)
-        self._arrival = [0.0] * capacity
-        self._task = [0] * capacity
-        self._min_acc = [0.0] * capacity
-        self._deadline = [1.0] * capacity
+        self.arrival = [0.0] * capacity
+        self.task = [0] * capacity
+        self.min_acc = [0.0] * capacity
+        self.deadline = [1.0] * capacity
         self.base = np.zeros(capacity)
         self.variant = np.full(capacity, -1, dtype=np.int64)
         self.energy = [0.0] * capacity
@@ -115,7 +115,7 @@ class LiveView:
         self.committed = [0] * M
         self.committed_mem = [0.0] * M
         self.committed_v = [[0] * V for _ in range(M)]
-        self._joining: list[list[tuple[float, float, int, int]]] = [[] for _ in range(M)]
+        self.joining: list[list[tuple[float, float, int, int]]] = [[] for _ in range(M)]
         self.cloud_queue: list[int] = []
         self.wan_free = 0.0
         self.down = [False] * M
@@ -134,11 +134,11 @@ class LiveView:
         r = self._seq % self.capacity
         self._seq += 1
         now = self.loop.now
-        self._arrival[r] = now
-        self._task[r] = task
-        self._min_acc[r] = min_accuracy
-        self._deadline[r] = deadline_ms
-        edge_acc = self._vacc[self._edge_v[task]]
+        self.arrival[r] = now
+        self.task[r] = task
+        self.min_acc[r] = min_accuracy
+        self.deadline[r] = deadline_ms
+        edge_acc = self.vacc[self.edge_v[task]]
         req = self.req
         req.arrival_ms[r] = now
         req.task[r] = task
@@ -157,73 +157,53 @@ class LiveView:
     # ------------------------------------------------------------------ what schedulers call
 
     def mask(self, r: int | None = None) -> np.ndarray:
-        """Allowed actions (the simulator's rule): edge devices that are up, with a free
-        workload slot and memory for the edge variant, when it is accurate enough; the cloud
-        always (its requests wait in its queue while it is down)."""
-        r = self.pending if r is None else r
-        out = np.zeros(self.D + 1, dtype=bool)
-        out[self.D] = True
-        if r is None:
-            return out
-        v = self._edge_v[self._task[r]]
-        if self._vacc[v] < self._min_acc[r]:
-            return out
-        mem = self._vmem[v]
-        for m in range(self.D):
-            out[m] = (
-                not self.down[m]
-                and self.committed[m] < self.max_n[m]
-                and self.committed_mem[m] + mem <= self._mem[m]
-            )
-        return out
+        """Allowed actions (the simulator's rule, :func:`forecast.mask`): edge devices that
+        are up, with a free workload slot and memory for the edge variant, when it is accurate
+        enough; the cloud always (its requests wait in its queue while it is down)."""
+        return forecast.mask(self, self.pending if r is None else r, self.down)
 
-    def _cloud_room(self, v: int) -> int:
+    def cloud_room(self, v: int) -> int:
         """The cloud device that is up, with room for ``v`` and the fewest committed, or -1."""
-        best, best_n = -1, 1 << 30
-        mem = self._vmem[v]
-        for m in range(self.D, self.world.n_machines):
-            n = self.committed[m]
-            if (
-                not self.down[m]
-                and n < self.max_n[m]
-                and self.committed_mem[m] + mem <= self._mem[m]
-                and n < best_n
-            ):
-                best, best_n = m, n
-        return best
+        return forecast.cloud_room(self, v, self.down)
 
     def expected(self, r: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The simulator's expected delay and energy per action, on the live state."""
         self._refresh()
-        return forecast.expected(self, self.pending if r is None else r)  # type: ignore[arg-type]
+        r = self.pending if r is None else r
+        if r is None:
+            raise ValueError("no pending request")
+        return forecast.expected(self, r)
 
     def lookahead(
         self, r: int | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The simulator's per-action projection, on the live state."""
         self._refresh()
-        return forecast.lookahead(self, self.pending if r is None else r)  # type: ignore[arg-type]
+        r = self.pending if r is None else r
+        if r is None:
+            raise ValueError("no pending request")
+        return forecast.lookahead(self, r)
 
     # ------------------------------------------------------------------ live events
 
     def commit(self, m: int, v: int) -> None:
         """Reserve a workload slot of variant ``v`` on machine ``m``."""
         self.committed[m] += 1
-        self.committed_mem[m] += self._vmem[v]
+        self.committed_mem[m] += self.vmem[v]
         self.committed_v[m][v] += 1
 
     def uncommit(self, m: int, v: int) -> None:
         self.committed[m] -= 1
-        self.committed_mem[m] -= self._vmem[v]
+        self.committed_mem[m] -= self.vmem[v]
         self.committed_v[m][v] -= 1
 
-    def joining(self, m: int, r: int, v: int, arrive_ms: float) -> None:
+    def join_edge(self, m: int, r: int, v: int, arrive_ms: float) -> None:
         """Request ``r`` is on its way to edge device ``m`` (reserved), due at ``arrive_ms``."""
         self.variant[r] = v
-        self._joining[m].append((arrive_ms, self._proc[m][v], v, r))
+        self.joining[m].append((arrive_ms, self.proc[m][v], v, r))
 
     def _unjoin(self, m: int, r: int) -> None:
-        j = self._joining[m]
+        j = self.joining[m]
         for k, item in enumerate(j):
             if item[3] == r:
                 del j[k]
@@ -235,10 +215,10 @@ class LiveView:
         self._advance(m, now)
         self._unjoin(m, r)
         self.variant[r] = v
-        self.base[r] = self._proc[m][v]
+        self.base[r] = self.proc[m][v]
         self.run_req[m].append(r)
         self.run_v[m].append(v)
-        self.run_rem[m].append(self._proc[m][v])
+        self.run_rem[m].append(self.proc[m][v])
         self.run_fac[m].append(1.0)
         self._factors(m)
 
@@ -259,7 +239,7 @@ class LiveView:
         self.uncommit(m, v)
 
     def _factors(self, m: int) -> None:
-        coef = self._coef[m]
+        coef = self.coef[m]
         vs = self.run_v[m]
         self.run_fac[m] = [1.0 + sum(coef[a][b] for b in vs) - coef[a][a] for a in vs]
 
@@ -269,9 +249,9 @@ class LiveView:
         if dt <= 0:
             return
         n = len(self.run_req[m])
-        self.idle_j[m] += self._idle[m] * dt * 1e-3
+        self.idle_j[m] += self.idle[m] * dt * 1e-3
         if n:
-            dyn = min(self._active[m] * n, self._cap[m]) * dt * 1e-3
+            dyn = min(self.active[m] * n, self.cap[m]) * dt * 1e-3
             self.dynamic_j[m] += dyn
             share = dyn / n
             for r in self.run_req[m]:
@@ -291,7 +271,7 @@ class LiveView:
 
     def power_w(self, m: int) -> float:
         n = len(self.run_req[m])
-        return self._idle[m] + min(self._active[m] * n, self._cap[m])
+        return self.idle[m] + min(self.active[m] * n, self.cap[m])
 
     def snapshot(self) -> dict[str, Any]:
         """Per machine: running, committed, queue, served, energy, power (for the status)."""

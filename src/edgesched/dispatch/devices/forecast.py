@@ -9,6 +9,7 @@ The baselines (``fastest-expected``, ``energy-greedy``) and ECSRL's observation 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -20,15 +21,17 @@ class Clock(Protocol):
 
 
 class DeviceState(Protocol):
-    """The state the forecasts read: what :class:`~edgesched.dispatch.devices.simulator.
-    DeviceSim` keeps, and what a live view of real devices must present (per machine ``m``
-    of the world, times in ms, energy in J)."""
+    """The state the forecasts and the action rules read: what :class:`~edgesched.dispatch.
+    devices.simulator.DeviceSim` keeps, and what a live view of real devices must present (per
+    machine ``m`` of the world, times in ms, energy in J, memory in MB)."""
 
     world: Any  # the DeviceWorld
     D: int  # edge devices; machine D.. are the cloud's
     committed: list[int]  # workloads running or on their way, per machine
     committed_v: list[list[int]]  # the same per variant
+    committed_mem: list[float]  # their memory
     max_n: list[int]  # workload limit per machine
+    mem: list[float]  # memory per machine
     cloud_queue: list[int]  # requests waiting for a cloud device
     wan_free: float  # when the WAN uplink is free
     run_req: list[list[int]]  # running requests per machine
@@ -36,27 +39,72 @@ class DeviceState(Protocol):
     run_rem: list[list[float]]  # their remaining solo work
     base: Any  # per request: its solo processing time (jitter included)
     variant: Any  # per request: the variant serving it
-    _joining: list[list[tuple[float, float, int, int]]]  # edge workloads on their way
-    _coef: list[list[list[float]]]  # slow-down per co-running pair, per machine
-    _proc: list[list[float]]  # profile per machine and variant
-    _active: list[float]  # active power per workload
-    _cap: list[float]  # max minus idle power
-    _task: Any  # per request: task
-    _edge_v: list[int]  # per task: edge variant
-    _cloud_v: list[int]  # per task: cloud variant
-    _arrival: Any  # per request: arrival time
-    _deadline: Any  # per request: deadline
-    _lan: float
-    _lan_tx: list[float]
-    _wan: float
-    _wan_tx: list[float]
+    joining: list[list[tuple[float, float, int, int]]]  # edge workloads on their way
+    coef: list[list[list[float]]]  # slow-down per co-running pair, per machine
+    proc: list[list[float]]  # profile per machine and variant
+    active: list[float]  # active power per workload
+    cap: list[float]  # max minus idle power
+    vmem: list[float]  # memory per variant
+    vacc: list[float]  # accuracy per variant
+    task: Any  # per request: task
+    min_acc: Any  # per request: accuracy requirement
+    edge_v: list[int]  # per task: edge variant
+    cloud_v: list[int]  # per task: cloud variant
+    arrival: Any  # per request: arrival time
+    deadline: Any  # per request: deadline
+    lan: float  # one-way LAN latency
+    lan_tx: list[float]  # per task: LAN transfer time of its payload
+    wan: float  # one-way WAN latency
+    wan_tx: list[float]  # per task: WAN transfer time of its payload
 
     @property
     def loop(self) -> Clock:
         """``loop.now``: the current time."""
         ...
 
-    def _cloud_room(self, v: int) -> int: ...
+    def cloud_room(self, v: int) -> int:
+        """The cloud device a workload of ``v`` would start on now, or -1 (see
+        :func:`cloud_room`)."""
+        ...
+
+
+def mask(state: DeviceState, r: int | None, down: Sequence[bool] | None = None) -> np.ndarray:
+    """Allowed actions for request ``r``: the edge devices with a free workload slot and memory
+    for the request's edge variant, when that variant is accurate enough and the device is not
+    ``down`` (per machine; None: every device is up); the cloud always (its requests wait in
+    its queue). ``r`` None: the cloud only."""
+    D = state.D
+    out = np.zeros(D + 1, dtype=bool)
+    out[D] = True
+    if r is None:
+        return out
+    v = state.edge_v[state.task[r]]
+    if state.vacc[v] < state.min_acc[r]:
+        return out
+    need = state.vmem[v]
+    committed, limit, used, mem = state.committed, state.max_n, state.committed_mem, state.mem
+    for m in range(D):
+        out[m] = committed[m] < limit[m] and used[m] + need <= mem[m]
+    if down is not None:
+        for m in range(D):
+            if down[m]:
+                out[m] = False
+    return out
+
+
+def cloud_room(state: DeviceState, v: int, down: Sequence[bool] | None = None) -> int:
+    """The cloud device with a free slot and memory for a workload of variant ``v`` and the
+    fewest committed (the first of those), skipping those ``down``; -1 when there is none."""
+    best, best_n = -1, 1 << 30
+    need = state.vmem[v]
+    committed, limit, used, mem = state.committed, state.max_n, state.committed_mem, state.mem
+    for m in range(state.D, state.world.n_machines):
+        n = committed[m]
+        if n < limit[m] and used[m] + need <= mem[m] and n < best_n:
+            if down is not None and down[m]:
+                continue
+            best, best_n = m, n
+    return best
 
 
 EPS_MS = 1e-7  # a workload with less solo work left than this has ended
@@ -79,32 +127,32 @@ def expected(sim: DeviceState, r: int) -> tuple[np.ndarray, np.ndarray]:
     nothing else arrived or ended: the profile times the slow-down of what is committed
     there now (the cloud: its least-committed device, plus the WAN backlog and the queue).
     Masked actions get what the formula says; the caller applies the mask."""
-    t = sim._task[r]
+    t = sim.task[r]
     delay = np.empty(sim.D + 1)
     energy = np.empty(sim.D + 1)
-    v = sim._edge_v[t]
+    v = sim.edge_v[t]
     for m in range(sim.D):
         d, e = _expected_on(sim, m, v)
-        delay[m] = 2 * sim._lan + sim._lan_tx[t] + d
+        delay[m] = 2 * sim.lan + sim.lan_tx[t] + d
         energy[m] = e
-    v = sim._cloud_v[t]
+    v = sim.cloud_v[t]
     now = sim.loop.now
-    wan = max(0.0, sim.wan_free - now) + sim._wan_tx[t] + 2 * sim._wan
-    m = sim._cloud_room(v)
+    wan = max(0.0, sim.wan_free - now) + sim.wan_tx[t] + 2 * sim.wan
+    m = sim.cloud_room(v)
     if m >= 0 and not sim.cloud_queue:
         d, e = _expected_on(sim, m, v)
     else:
         m = sim.D
         d, e = _expected_on(sim, m, v, full=True)
         G = sim.world.n_machines - sim.D
-        d += (len(sim.cloud_queue) + 1) * sim._proc[m][v] / max(G, 1)
+        d += (len(sim.cloud_queue) + 1) * sim.proc[m][v] / max(G, 1)
     delay[sim.D] = wan + d
     energy[sim.D] = e
     return delay, energy
 
 
 def _expected_on(sim: DeviceState, m: int, v: int, full: bool = False) -> tuple[float, float]:
-    coef = sim._coef[m][v]
+    coef = sim.coef[m][v]
     cv = sim.committed_v[m]
     n = sim.committed[m]
     if full:
@@ -112,8 +160,8 @@ def _expected_on(sim: DeviceState, m: int, v: int, full: bool = False) -> tuple[
         fac = 1.0 + coef[v] * n
     else:
         fac = 1.0 + sum(coef[b] * cv[b] for b in range(len(cv)))
-    d = sim._proc[m][v] * fac
-    share = min(sim._active[m] * (n + 1), sim._cap[m]) / (n + 1)
+    d = sim.proc[m][v] * fac
+    share = min(sim.active[m] * (n + 1), sim.cap[m]) / (n + 1)
     return d, share * d * 1e-3
 
 
@@ -126,24 +174,24 @@ def _project(
     reservations); ``extra`` is one more ``(join time, solo ms, variant, id)``. Returns the
     dynamic energy from now on (J) and the projected end time of every workload by id.
     """
-    act, cap = sim._active[m], sim._cap[m]
-    if not sim.run_req[m] and (m >= sim.D or not sim._joining[m]):
+    act, cap = sim.active[m], sim.cap[m]
+    if not sim.run_req[m] and (m >= sim.D or not sim.joining[m]):
         if extra is None:  # an idle machine stays idle
             return 0.0, {}
         join, solo, _, i = extra  # alone: solo speed
         return min(act, cap) * solo * 1e-3, {i: join + solo}
     now = sim.loop.now
-    coef = sim._coef[m]
+    coef = sim.coef[m]
     vs = list(sim.run_v[m])
     ids = list(sim.run_req[m])
     # the remaining work as the scheduler can know it: the profile less the progress made
-    prof = sim._proc[m]
+    prof = sim.proc[m]
     base = sim.base
     rem = [
         max(prof[v] - (base[i] - x), 0.05 * prof[v])
         for v, i, x in zip(vs, ids, sim.run_rem[m], strict=True)
     ]
-    joins = sim._joining[m][:] if m < sim.D else []
+    joins = sim.joining[m][:] if m < sim.D else []
     if extra is not None:
         joins.append(extra)
         joins.sort()
@@ -189,41 +237,41 @@ def lookahead(sim: DeviceState, r: int) -> tuple[np.ndarray, np.ndarray, np.ndar
 
     The cloud is projected on the device it would get; while requests wait in the cloud
     queue it falls back on :func:`expected` (no marginal effect on others)."""
-    t = sim._task[r]
+    t = sim.task[r]
     now = sim.loop.now
     A = sim.D + 1
     delay, d_energy = np.empty(A), np.empty(A)
     d_late, d_deg = np.zeros(A), np.zeros(A)
     jit = 1.0  # the scheduler does not know the jitter: the profile is its estimate
-    dl = sim._deadline[r]
-    v = sim._edge_v[t]
+    dl = sim.deadline[r]
+    v = sim.edge_v[t]
     for m in range(A):
         if m < sim.D:
-            offset = sim._lan + sim._lan_tx[t]
-            back = sim._lan
+            offset = sim.lan + sim.lan_tx[t]
+            back = sim.lan
             target = m
         else:
-            v = sim._cloud_v[t]
-            offset = max(0.0, sim.wan_free - now) + sim._wan_tx[t] + sim._wan
-            back = sim._wan
-            target = sim._cloud_room(v) if not sim.cloud_queue else -1
+            v = sim.cloud_v[t]
+            offset = max(0.0, sim.wan_free - now) + sim.wan_tx[t] + sim.wan
+            back = sim.wan
+            target = sim.cloud_room(v) if not sim.cloud_queue else -1
             if target < 0:
                 exp_delay, exp_energy = expected(sim, r)
                 delay[m], d_energy[m] = exp_delay[m], exp_energy[m]
                 d_late[m] = float(delay[m] > dl)
                 continue
         e0, ends0 = _project(sim, target, None)
-        solo = sim._proc[target][v] * jit
+        solo = sim.proc[target][v] * jit
         e1, ends1 = _project(sim, target, (now + offset, solo, v, -1))
         delay[m] = ends1[-1] - now + back
         d_energy[m] = e1 - e0
         late = float(delay[m] > dl)
         deg = max((ends1[-1] - now - offset) / solo - 1.0, 0.0)
         for i, end0 in ends0.items():
-            lim = sim._arrival[i] + sim._deadline[i] - back
+            lim = sim.arrival[i] + sim.deadline[i] - back
             if end0 <= lim < ends1[i]:
                 late += 1.0
-            deg += (ends1[i] - end0) / sim._proc[target][int(sim.variant[i])]
+            deg += (ends1[i] - end0) / sim.proc[target][int(sim.variant[i])]
         d_late[m] = late
         d_deg[m] = deg
     return delay, d_energy, d_late, d_deg

@@ -200,25 +200,25 @@ class DeviceSim:
         self.loop = EventLoop()
         self.D = w.n_edge
         # static data as Python lists (the hot loop indexes scalars)
-        self._coef = w.coef.tolist()
-        self._proc = w.proc_ms.tolist()
-        self._idle = w.idle_w.tolist()
-        self._active = w.active_w.tolist()
-        self._cap = (w.max_w - w.idle_w).tolist()
+        self.coef = w.coef.tolist()
+        self.proc = w.proc_ms.tolist()
+        self.idle = w.idle_w.tolist()
+        self.active = w.active_w.tolist()
+        self.cap = (w.max_w - w.idle_w).tolist()
         self.max_n = w.max_workloads.tolist()
-        self._mem = w.memory_mb.tolist()
-        self._vmem = w.variant_mem_mb.tolist()
-        self._vacc = w.variant_acc.tolist()
-        self._edge_v = w.edge_variant.tolist()
-        self._cloud_v = w.cloud_variant.tolist()
-        self._lan_tx = (w.payload_kb * 8.0 / w.lan_mbps).tolist()  # ms per task
-        self._wan_tx = (w.payload_kb * 8.0 / w.wan_mbps).tolist()
-        self._lan, self._wan = w.lan_ms, w.wan_ms
-        self._arrival = self.req.arrival_ms.tolist()
-        self._task = self.req.task.tolist()
-        self._jitter = self.req.jitter.tolist()
-        self._min_acc = self.req.min_accuracy.tolist()
-        self._deadline = self.req.deadline_ms.tolist()
+        self.mem = w.memory_mb.tolist()
+        self.vmem = w.variant_mem_mb.tolist()
+        self.vacc = w.variant_acc.tolist()
+        self.edge_v = w.edge_variant.tolist()
+        self.cloud_v = w.cloud_variant.tolist()
+        self.lan_tx = (w.payload_kb * 8.0 / w.lan_mbps).tolist()  # ms per task
+        self.wan_tx = (w.payload_kb * 8.0 / w.wan_mbps).tolist()
+        self.lan, self.wan = w.lan_ms, w.wan_ms
+        self.arrival = self.req.arrival_ms.tolist()
+        self.task = self.req.task.tolist()
+        self.jitter = self.req.jitter.tolist()
+        self.min_acc = self.req.min_accuracy.tolist()
+        self.deadline = self.req.deadline_ms.tolist()
         V = len(w.variants)
         # per machine: running workloads (request, variant, remaining solo ms, factor)
         self.run_req: list[list[int]] = [[] for _ in range(M)]
@@ -237,7 +237,7 @@ class DeviceSim:
         self.cloud_queue: list[int] = []
         self.wan_free = 0.0
         # edge workloads on their way: (arrival time, profile ms, variant, request)
-        self._joining: list[list[tuple[float, float, int, int]]] = [[] for _ in range(M)]
+        self.joining: list[list[tuple[float, float, int, int]]] = [[] for _ in range(M)]
         # per request results
         self.action = np.full(R, PENDING, dtype=np.int64)
         self.machine = np.full(R, PENDING, dtype=np.int64)
@@ -258,7 +258,7 @@ class DeviceSim:
         self._next_arrival = 0
         self._finished = False
         if R:
-            self.loop.schedule(self._arrival[0], (_ARRIVE, 0, 0), priority=_ARRIVE)
+            self.loop.schedule(self.arrival[0], (_ARRIVE, 0, 0), priority=_ARRIVE)
 
     # ------------------------------------------------------------------ machines
 
@@ -267,12 +267,12 @@ class DeviceSim:
         dt = t - self.last[m]
         if dt <= 0.0:
             return
-        idle = self._idle[m] * dt * 1e-3
+        idle = self.idle[m] * dt * 1e-3
         self.idle_j[m] += idle
         reqs = self.run_req[m]
         n = len(reqs)
         if n:
-            dyn = min(self._active[m] * n, self._cap[m]) * dt * 1e-3
+            dyn = min(self.active[m] * n, self.cap[m]) * dt * 1e-3
             self.dynamic_j[m] += dyn
             self.total_j[m] += idle + dyn
             share = dyn / n
@@ -292,7 +292,7 @@ class DeviceSim:
         vs = self.run_v[m]
         if not vs:
             return
-        coef = self._coef[m]
+        coef = self.coef[m]
         fac = [1.0 + sum(coef[a][b] for b in vs) - coef[a][a] for a in vs]
         self.run_fac[m] = fac
         rem = self.run_rem[m]
@@ -302,13 +302,13 @@ class DeviceSim:
     def _start(self, m: int, r: int, v: int) -> None:
         now = self.loop.now
         self._advance(m, now)
-        base = self._proc[m][v] * self._jitter[r]
+        base = self.proc[m][v] * self.jitter[r]
         self.base[r] = base
         self.start[r] = now
         self.queue[r] = now - self.at_machine[r]
         self.machine[r] = m
         if m < self.D:
-            self._joining[m] = [j for j in self._joining[m] if j[3] != r]
+            self.joining[m] = [j for j in self.joining[m] if j[3] != r]
         self.run_req[m].append(r)
         self.run_v[m].append(v)
         self.run_rem[m].append(base)
@@ -317,7 +317,7 @@ class DeviceSim:
 
     def _commit(self, m: int, v: int) -> None:
         self.committed[m] += 1
-        self.committed_mem[m] += self._vmem[v]
+        self.committed_mem[m] += self.vmem[v]
         self.committed_v[m][v] += 1
 
     def _end(self, m: int, version: int) -> None:
@@ -327,7 +327,7 @@ class DeviceSim:
         self._advance(m, now)
         reqs, vs, rem, fac = self.run_req[m], self.run_v[m], self.run_rem[m], self.run_fac[m]
         keep = [k for k in range(len(reqs)) if rem[k] > EPS_MS * max(1.0, fac[k])]
-        ret = self._lan if m < self.D else self._wan
+        ret = self.lan if m < self.D else self.wan
         for k in range(len(reqs)):
             if rem[k] > EPS_MS * max(1.0, fac[k]):
                 continue
@@ -336,12 +336,12 @@ class DeviceSim:
             self.network[r] += ret
             d = self.network[r] + self.wan_queue[r] + self.queue[r] + self.processing[r]
             self.delay[r] = d
-            ok = d <= self._deadline[r] and self._vacc[v] >= self._min_acc[r]
+            ok = d <= self.deadline[r] and self.vacc[v] >= self.min_acc[r]
             self.outcome[r] = SUCCESS if ok else VIOLATION
             self.late += 0 if ok else 1
             self.ended += 1
             self.committed[m] -= 1
-            self.committed_mem[m] -= self._vmem[v]
+            self.committed_mem[m] -= self.vmem[v]
             self.committed_v[m][v] -= 1
         self.run_req[m] = [reqs[k] for k in keep]
         self.run_v[m] = [vs[k] for k in keep]
@@ -351,20 +351,15 @@ class DeviceSim:
         if m >= self.D:
             self._drain_cloud_queue()
 
-    def _cloud_room(self, v: int) -> int:
-        """The cloud device with room for a workload of ``v`` and the fewest committed, or -1."""
-        best, best_n = -1, 1 << 30
-        mem = self._vmem[v]
-        for m in range(self.D, self.world.n_machines):
-            n = self.committed[m]
-            if n < self.max_n[m] and self.committed_mem[m] + mem <= self._mem[m] and n < best_n:
-                best, best_n = m, n
-        return best
+    def cloud_room(self, v: int) -> int:
+        """The cloud device with room for a workload of ``v`` and the fewest committed, or -1
+        (:func:`~edgesched.dispatch.devices.forecast.cloud_room`)."""
+        return forecast.cloud_room(self, v)
 
     def _cloud_in(self, r: int) -> None:
         v = int(self.variant[r])
         self.at_machine[r] = self.loop.now
-        m = self._cloud_room(v) if not self.cloud_queue else -1
+        m = self.cloud_room(v) if not self.cloud_queue else -1
         if m >= 0:
             self._commit(m, v)
             self._start(m, r, v)
@@ -382,7 +377,7 @@ class DeviceSim:
         while q:
             r = q[0]
             v = int(self.variant[r])
-            m = self._cloud_room(v)
+            m = self.cloud_room(v)
             if m < 0:
                 return
             q.pop(0)
@@ -411,8 +406,8 @@ class DeviceSim:
             else:
                 self.pending = a
                 nxt = a + 1
-                if nxt < len(self._arrival):
-                    loop.schedule(self._arrival[nxt], (_ARRIVE, nxt, 0), priority=_ARRIVE)
+                if nxt < len(self.arrival):
+                    loop.schedule(self.arrival[nxt], (_ARRIVE, nxt, 0), priority=_ARRIVE)
                 return a
         self._finish()
         return None
@@ -420,21 +415,8 @@ class DeviceSim:
     def mask(self, r: int | None = None) -> np.ndarray:
         """Allowed actions for request ``r`` (default: the pending one): edge devices with a
         free workload slot and memory for the edge variant, when that variant is accurate
-        enough; the cloud always."""
-        r = self.pending if r is None else r
-        out = np.zeros(self.D + 1, dtype=bool)
-        out[self.D] = True
-        if r is None:
-            return out
-        v = self._edge_v[self._task[r]]
-        if self._vacc[v] < self._min_acc[r]:
-            return out
-        mem = self._vmem[v]
-        for m in range(self.D):
-            out[m] = (
-                self.committed[m] < self.max_n[m] and self.committed_mem[m] + mem <= self._mem[m]
-            )
-        return out
+        enough; the cloud always (:func:`~edgesched.dispatch.devices.forecast.mask`)."""
+        return forecast.mask(self, self.pending if r is None else r)
 
     def dispatch(self, action: int) -> None:
         """Send the pending request to ``action`` (edge device index, or D for the cloud).
@@ -451,24 +433,24 @@ class DeviceSim:
                 f"request {r}: action {action!r} is not allowed (mask {self.mask(r).tolist()})"
             )
         now = self.loop.now
-        t = self._task[r]
+        t = self.task[r]
         self.action[r] = a
         self.pending = None
         if a < self.D:
-            v = self._edge_v[t]
+            v = self.edge_v[t]
             self.variant[r] = v
             self._commit(a, v)
-            self.network[r] = self._lan + self._lan_tx[t]
+            self.network[r] = self.lan + self.lan_tx[t]
             self.at_machine[r] = now + self.network[r]
-            self._joining[a].append((self.at_machine[r], self._proc[a][v], v, r))
+            self.joining[a].append((self.at_machine[r], self.proc[a][v], v, r))
             self.loop.schedule(self.at_machine[r], (_DEVICE_IN, a, r), priority=_DEVICE_IN)
         else:
-            self.variant[r] = self._cloud_v[t]
+            self.variant[r] = self.cloud_v[t]
             start = max(now, self.wan_free)
             self.wan_queue[r] = start - now
-            self.wan_free = start + self._wan_tx[t]
-            self.network[r] = self._wan_tx[t] + self._wan
-            self.loop.schedule(self.wan_free + self._wan, (_CLOUD_IN, r, 0), priority=_CLOUD_IN)
+            self.wan_free = start + self.wan_tx[t]
+            self.network[r] = self.wan_tx[t] + self.wan
+            self.loop.schedule(self.wan_free + self.wan, (_CLOUD_IN, r, 0), priority=_CLOUD_IN)
 
     def _finish(self) -> None:
         if self._finished:
@@ -517,7 +499,7 @@ class DeviceSim:
             n = len(self.run_req[m])
             total += self.dynamic_j[m]
             if n and now > self.last[m]:
-                total += min(self._active[m] * n, self._cap[m]) * (now - self.last[m]) * 1e-3
+                total += min(self.active[m] * n, self.cap[m]) * (now - self.last[m]) * 1e-3
         return total
 
     # ------------------------------------------------------------------ runs
