@@ -247,15 +247,23 @@ def train(
     }
     if resume is not None:
         ckpt = load_checkpoint(resume)
-        net.load_state_dict(ckpt["model"])
-        vnorm.load_state_dict(ckpt["value_norm"])
-        if "optimizer" in ckpt:
-            optimizer.load_state_dict(ckpt["optimizer"])
-        prog.update(ckpt["progress"])
-        if "np_rng" in ckpt:
-            np_rng.bit_generator.state = ckpt["np_rng"]
-        if "torch_rng" in ckpt:
-            gen.set_state(ckpt["torch_rng"])
+        try:
+            net.load_state_dict(ckpt["model"])
+            vnorm.load_state_dict(ckpt["value_norm"])
+            if "optimizer" in ckpt:
+                optimizer.load_state_dict(ckpt["optimizer"])
+            prog.update(ckpt["progress"])
+            if "np_rng" in ckpt:
+                np_rng.bit_generator.state = ckpt["np_rng"]
+            if "torch_rng" in ckpt:
+                gen.set_state(ckpt["torch_rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            from edgesched.core.errors import ConfigError
+
+            raise ConfigError(
+                f"--resume {resume}: its network, optimizer, progress or random state does not "
+                f"fit this training run ({str(exc).strip()[:300]})."
+            ) from None
     out.mkdir(parents=True, exist_ok=True)
     logger = Logger(out, resume is not None)
     vec = VecWorlds(cfg.scenario, cfg.num_envs, rng=np_rng, tasks=cfg.tasks, mode=cfg.mode)
@@ -289,132 +297,143 @@ def train(
         disable=None if progress_bar is None else not progress_bar,
     )
     ckpt_path = out / "checkpoint.pt"
-    while not finished():
-        # ---------------------------------------------------------------- rollout
-        graphs_buf: list[list[Graph]] = []
-        slot_b = np.zeros((T, E, N), dtype=np.int64)
-        alloc_b = np.zeros((T, E, N, R), dtype=np.int64)
-        logp_b = np.zeros((T, E, N), dtype=np.float32)
-        value_b = np.zeros((T + 1, E, N), dtype=np.float32)
-        reward_b = np.zeros((T, E, N), dtype=np.float32)
-        done_b = np.zeros((T, E), dtype=bool)
-        lost_b = np.zeros((T, E, N), dtype=bool)
-        active_b = np.zeros((T, E, N), dtype=bool)
-        net.eval()
-        graphs = vec.graphs()
-        for t in range(T):
-            a = act(net, collate(graphs), generator=gen)
-            slot = a.slot.numpy().reshape(E, N)
-            alloc = a.alloc.numpy().reshape(E, N, R)
-            p_task = a.logp_task.exp().numpy().reshape(E, N)
-            graphs_buf.append(graphs)
-            slot_b[t], alloc_b[t] = slot, alloc
-            value_b[t] = vnorm.denormalize(a.value).numpy().reshape(E, N)
-            active_b[t] = np.stack([g.can_decide for g in graphs])
-            rewards, done, lost = vec.step(graphs, slot, alloc, p_task)
-            # a loser's allocation term is not part of the action it was judged on
-            logp_b[t] = (a.logp_task + a.logp_alloc).numpy().reshape(E, N)
-            logp_b[t][lost] = a.logp_task.numpy().reshape(E, N)[lost]
-            reward_b[t], done_b[t], lost_b[t] = rewards, done, lost
+    try:
+        while not finished():
+            # ---------------------------------------------------------------- rollout
+            graphs_buf: list[list[Graph]] = []
+            slot_b = np.zeros((T, E, N), dtype=np.int64)
+            alloc_b = np.zeros((T, E, N, R), dtype=np.int64)
+            logp_b = np.zeros((T, E, N), dtype=np.float32)
+            value_b = np.zeros((T + 1, E, N), dtype=np.float32)
+            reward_b = np.zeros((T, E, N), dtype=np.float32)
+            done_b = np.zeros((T, E), dtype=bool)
+            lost_b = np.zeros((T, E, N), dtype=bool)
+            active_b = np.zeros((T, E, N), dtype=bool)
+            net.eval()
             graphs = vec.graphs()
-        with torch.no_grad():
-            last = net(collate(graphs))
-        value_b[T] = vnorm.denormalize(last.value).numpy().reshape(E, N)
-        prog["steps"] += T * E
-        prog["decisions"] += int(active_b.sum())
+            for t in range(T):
+                a = act(net, collate(graphs), generator=gen)
+                slot = a.slot.numpy().reshape(E, N)
+                alloc = a.alloc.numpy().reshape(E, N, R)
+                p_task = a.logp_task.exp().numpy().reshape(E, N)
+                graphs_buf.append(graphs)
+                slot_b[t], alloc_b[t] = slot, alloc
+                value_b[t] = vnorm.denormalize(a.value).numpy().reshape(E, N)
+                active_b[t] = np.stack([g.can_decide for g in graphs])
+                rewards, done, lost = vec.step(graphs, slot, alloc, p_task)
+                # a loser's allocation term is not part of the action it was judged on
+                logp_b[t] = (a.logp_task + a.logp_alloc).numpy().reshape(E, N)
+                logp_b[t][lost] = a.logp_task.numpy().reshape(E, N)[lost]
+                reward_b[t], done_b[t], lost_b[t] = rewards, done, lost
+                graphs = vec.graphs()
+            with torch.no_grad():
+                last = net(collate(graphs))
+            value_b[T] = vnorm.denormalize(last.value).numpy().reshape(E, N)
+            prog["steps"] += T * E
+            prog["decisions"] += int(active_b.sum())
 
-        # ---------------------------------------------------------------- advantages (GAE)
-        adv = np.zeros((T, E, N), dtype=np.float32)
-        lastgaelam = np.zeros((E, N), dtype=np.float32)
-        for t in reversed(range(T)):
-            nonterminal = (~done_b[t]).astype(np.float32)[:, None]
-            delta = reward_b[t] + cfg.gamma * value_b[t + 1] * nonterminal - value_b[t]
-            lastgaelam = delta + cfg.gamma * cfg.gae_lambda * nonterminal * lastgaelam
-            adv[t] = lastgaelam
-        returns = adv + value_b[:T]
-        ret_t = torch.from_numpy(returns.reshape(-1))
-        vnorm.update(ret_t)
+            # ---------------------------------------------------------------- advantages (GAE)
+            adv = np.zeros((T, E, N), dtype=np.float32)
+            lastgaelam = np.zeros((E, N), dtype=np.float32)
+            for t in reversed(range(T)):
+                nonterminal = (~done_b[t]).astype(np.float32)[:, None]
+                delta = reward_b[t] + cfg.gamma * value_b[t + 1] * nonterminal - value_b[t]
+                lastgaelam = delta + cfg.gamma * cfg.gae_lambda * nonterminal * lastgaelam
+                adv[t] = lastgaelam
+            returns = adv + value_b[:T]
+            ret_t = torch.from_numpy(returns.reshape(-1))
+            vnorm.update(ret_t)
 
-        # ---------------------------------------------------------------- update
-        net.train()
-        lr = cfg.lr * (1.0 - (1.0 - cfg.lr_final) * fraction())
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        flat_graphs = [g for row in graphs_buf for g in row]
-        n_samples = T * E
-        mb = max(1, n_samples // cfg.minibatches)
-        stats: dict[str, list[float]] = {"pg": [], "vf": [], "ent": [], "kl": [], "clip": []}
-        for _ in range(cfg.epochs):
-            order = np_rng.permutation(n_samples)
-            for i in range(0, n_samples, mb):
-                idx = order[i : i + mb]
-                batch = collate([flat_graphs[j] for j in idx])
-                sl = torch.from_numpy(slot_b.reshape(n_samples, N)[idx].reshape(-1))
-                al = torch.from_numpy(alloc_b.reshape(n_samples, N, R)[idx].reshape(-1, R))
-                ls = torch.from_numpy(lost_b.reshape(n_samples, N)[idx].reshape(-1))
-                act_m = torch.from_numpy(active_b.reshape(n_samples, N)[idx].reshape(-1))
-                old = torch.from_numpy(logp_b.reshape(n_samples, N)[idx].reshape(-1))
-                ad = torch.from_numpy(adv.reshape(n_samples, N)[idx].reshape(-1))
-                rt = torch.from_numpy(returns.reshape(n_samples, N)[idx].reshape(-1))
-                logp, ent, v = evaluate(net, batch, sl, al, ls)
-                pg_loss, ent_loss, kl, clipfrac = ppo_loss(logp, old, ad, ent, act_m, cfg.clip)
-                vf_loss = 0.5 * ((v - vnorm.normalize(rt)) ** 2).mean()
-                loss = pg_loss - cfg.ent_coef * ent_loss + cfg.vf_coef * vf_loss
-                optimizer.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.max_grad_norm)
-                optimizer.step()
-                stats["kl"].append(kl)
-                stats["clip"].append(clipfrac)
-                stats["pg"].append(pg_loss.item())
-                stats["vf"].append(vf_loss.item())
-                stats["ent"].append(ent_loss.item())
-        prog["update"] += 1
+            # ---------------------------------------------------------------- update
+            net.train()
+            lr = cfg.lr * (1.0 - (1.0 - cfg.lr_final) * fraction())
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            flat_graphs = [g for row in graphs_buf for g in row]
+            n_samples = T * E
+            mb = max(1, n_samples // cfg.minibatches)
+            stats: dict[str, list[float]] = {"pg": [], "vf": [], "ent": [], "kl": [], "clip": []}
+            for _ in range(cfg.epochs):
+                order = np_rng.permutation(n_samples)
+                for i in range(0, n_samples, mb):
+                    idx = order[i : i + mb]
+                    batch = collate([flat_graphs[j] for j in idx])
+                    sl = torch.from_numpy(slot_b.reshape(n_samples, N)[idx].reshape(-1))
+                    al = torch.from_numpy(alloc_b.reshape(n_samples, N, R)[idx].reshape(-1, R))
+                    ls = torch.from_numpy(lost_b.reshape(n_samples, N)[idx].reshape(-1))
+                    act_m = torch.from_numpy(active_b.reshape(n_samples, N)[idx].reshape(-1))
+                    old = torch.from_numpy(logp_b.reshape(n_samples, N)[idx].reshape(-1))
+                    ad = torch.from_numpy(adv.reshape(n_samples, N)[idx].reshape(-1))
+                    rt = torch.from_numpy(returns.reshape(n_samples, N)[idx].reshape(-1))
+                    logp, ent, v = evaluate(net, batch, sl, al, ls)
+                    pg_loss, ent_loss, kl, clipfrac = ppo_loss(logp, old, ad, ent, act_m, cfg.clip)
+                    vf_loss = 0.5 * ((v - vnorm.normalize(rt)) ** 2).mean()
+                    loss = pg_loss - cfg.ent_coef * ent_loss + cfg.vf_coef * vf_loss
+                    optimizer.zero_grad()
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.max_grad_norm)
+                    optimizer.step()
+                    stats["kl"].append(kl)
+                    stats["clip"].append(clipfrac)
+                    stats["pg"].append(pg_loss.item())
+                    stats["vf"].append(vf_loss.item())
+                    stats["ent"].append(ent_loss.item())
+            prog["update"] += 1
 
-        # ---------------------------------------------------------------- log, eval, save
-        net.eval()
-        if cfg.eval_every and prog["update"] % cfg.eval_every == 0:
-            prog["eval_jct"] = policy_mean_jct(
-                net, cfg, cfg.eval_seeds, max_timesteps=cfg.eval_max_timesteps
+            # ---------------------------------------------------------------- log, eval, save
+            net.eval()
+            if cfg.eval_every and prog["update"] % cfg.eval_every == 0:
+                prog["eval_jct"] = policy_mean_jct(
+                    net, cfg, cfg.eval_seeds, max_timesteps=cfg.eval_max_timesteps
+                )
+            eps = vec.finished
+            vec.finished = []
+            prog["wall_s"] = wall0 + elapsed()
+            row = {
+                "update": prog["update"],
+                "steps": prog["steps"],
+                "decisions": prog["decisions"],
+                "wall_s": round(prog["wall_s"], 2),
+                "steps_per_s": round((prog["steps"] - start_steps) / max(elapsed(), 1e-9), 1),
+                "lr": lr,
+                "policy_loss": float(np.mean(stats["pg"])),
+                "value_loss": float(np.mean(stats["vf"])),
+                "entropy": float(np.mean(stats["ent"])),
+                "approx_kl": float(np.mean(stats["kl"])),
+                "clipfrac": float(np.mean(stats["clip"])),
+                "episodes": len(eps),
+                "train_jct": float(np.mean([e["mean_jct"] for e in eps])) if eps else float("nan"),
+                "eval_jct": prog["eval_jct"],
+            }
+            logger.log(row)
+            bar.update(T * E if total else 0)
+            bar.set_postfix(
+                steps_s=row["steps_per_s"],
+                eval_jct=f"{prog['eval_jct']:.2f}",
+                train_jct=f"{row['train_jct']:.2f}",
             )
-        eps = vec.finished
-        vec.finished = []
+            if prog["update"] % cfg.checkpoint_every == 0:
+                save_checkpoint(ckpt_path, net, vnorm, cfg, optimizer, prog, np_rng, gen)
+    except KeyboardInterrupt:  # a stop signal: keep what was learned, resumable
         prog["wall_s"] = wall0 + elapsed()
-        row = {
-            "update": prog["update"],
-            "steps": prog["steps"],
-            "decisions": prog["decisions"],
-            "wall_s": round(prog["wall_s"], 2),
-            "steps_per_s": round((prog["steps"] - start_steps) / max(elapsed(), 1e-9), 1),
-            "lr": lr,
-            "policy_loss": float(np.mean(stats["pg"])),
-            "value_loss": float(np.mean(stats["vf"])),
-            "entropy": float(np.mean(stats["ent"])),
-            "approx_kl": float(np.mean(stats["kl"])),
-            "clipfrac": float(np.mean(stats["clip"])),
-            "episodes": len(eps),
-            "train_jct": float(np.mean([e["mean_jct"] for e in eps])) if eps else float("nan"),
-            "eval_jct": prog["eval_jct"],
-        }
-        logger.log(row)
-        bar.update(T * E if total else 0)
-        bar.set_postfix(
-            steps_s=row["steps_per_s"],
-            eval_jct=f"{prog['eval_jct']:.2f}",
-            train_jct=f"{row['train_jct']:.2f}",
-        )
-        if prog["update"] % cfg.checkpoint_every == 0:
-            save_checkpoint(ckpt_path, net, vnorm, cfg, optimizer, prog, np_rng, gen)
-    bar.close()
+        save_checkpoint(ckpt_path, net, vnorm, cfg, optimizer, prog, np_rng, gen)
+        raise
+    finally:
+        bar.close()
     save_checkpoint(ckpt_path, net, vnorm, cfg, optimizer, prog, np_rng, gen)
     return ckpt_path
+
+
+#: The longest training budget accepted (seconds): seven days.
+MAX_BUDGET_S = 7 * 24 * 3600.0
 
 
 def parse_budget(text: str) -> float:
     """Seconds from ``90``, ``90s``, ``30m`` or ``1.5h``.
 
     Raises:
-        ConfigError: anything else, or a budget that is not positive.
+        ConfigError: anything else, or a budget that is not positive, finite and at most
+            :data:`MAX_BUDGET_S`.
 
     Example:
         >>> parse_budget("30m"), parse_budget("90"), parse_budget("1.5h")
@@ -432,8 +451,11 @@ def parse_budget(text: str) -> float:
         raise ConfigError(
             f"--budget {text}: expected seconds or a duration such as 90s, 30m or 1.5h."
         ) from None
-    if not value > 0:
-        raise ConfigError(f"--budget {text}: expected a positive duration.")
+    if not (math.isfinite(value) and 0 < value <= MAX_BUDGET_S):
+        raise ConfigError(
+            f"--budget {text}: expected a positive duration of at most "
+            f"{MAX_BUDGET_S / 86400:g} days ({MAX_BUDGET_S:g} s)."
+        )
     return value
 
 
@@ -479,11 +501,16 @@ def train_tapfinger(
         if not resume.is_file():
             raise ConfigError(f"--resume {resume}: no such file.")
         saved = load_checkpoint(resume)["train_config"]
-        cfg = dataclasses.replace(
-            TrainConfig(**{k: v for k, v in saved.items() if k in known}),
-            steps=steps,
-            budget_s=budget_s,
-        )
+        try:
+            cfg = dataclasses.replace(
+                TrainConfig(**{k: v for k, v in saved.items() if k in known}),
+                steps=steps,
+                budget_s=budget_s,
+            )
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"--resume {resume}: field train_config: {exc}.") from None
+        if not isinstance(cfg.scenario, str) or not isinstance(cfg.variant, str):
+            raise ConfigError(f"--resume {resume}: field train_config: scenario/variant not text.")
         if variant is not None and variant != cfg.variant:
             raise ConfigError(f"--variant {variant}: {resume} holds a {cfg.variant!r} network.")
         if Path(scenario).stem != Path(cfg.scenario).stem:
