@@ -130,6 +130,22 @@ def _compare_args(p: argparse.ArgumentParser) -> None:
         help="worker processes (default: one per core; 1 runs in this process)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _executor_args(p)
+
+
+def _executor_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="where cells run: worker processes here (local, the default) or Ray tasks (ray: "
+        "a local Ray cluster of --jobs CPUs, or the cluster at --address); same results",
+    )
+    p.add_argument(
+        "--address",
+        metavar="auto|HOST:PORT",
+        help="ray: an existing Ray cluster to run on (default: start a local one for the run)",
+    )
 
 
 @command(
@@ -167,6 +183,8 @@ def _compare(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         options=options,
         progress=False if args.no_progress else None,
+        executor=args.executor,
+        address=args.address,
     )
     print(result.table)
     print(f"\nresults written to {result.out_dir}/")

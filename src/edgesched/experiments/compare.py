@@ -8,8 +8,8 @@ from typing import Any
 
 from edgesched.core.errors import ConfigError
 from edgesched.experiments.backend import CompareOptions
+from edgesched.experiments.executors import make_executor
 from edgesched.experiments.output import staged_output, timestamp
-from edgesched.experiments.runner import run_cells
 from edgesched.experiments.worlds import resolve
 
 
@@ -29,12 +29,17 @@ def compare(
     jobs: int | None = None,
     options: CompareOptions | None = None,
     progress: bool | None = None,
+    executor: str = "local",
+    address: str | None = None,
 ) -> CompareResult:
     """Run every scheduler on every seed of a scenario and write the results folder.
 
     Everything is validated before the first cell runs; the output folder appears only when
-    every file in it is written.
+    every file in it is written. ``executor`` runs the cells (see
+    :mod:`edgesched.experiments.executors`: ``local`` or ``ray``, with ``address`` an existing
+    Ray cluster); the results do not depend on it.
     """
+    runner = make_executor(executor, address)
     options = options or CompareOptions()
     seeds = seeds if seeds is not None else list(range(5))
     backend = resolve(scenario)
@@ -48,7 +53,7 @@ def compare(
     with staged_output(out_dir) as staging:
         cells = [(s, seed) for s in names for seed in seeds]
         fn = backend.cell_function()
-        results = run_cells(
+        results = runner.run(
             fn,
             [(prepared, s, seed) for s, seed in cells],
             jobs=jobs,
