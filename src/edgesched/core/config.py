@@ -4,10 +4,11 @@ the file, the line, the field and what was expected."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from edgesched.core.errors import ConfigError
 
@@ -19,31 +20,172 @@ NonNegative = Annotated[float, Field(ge=0)]
 Ratio = Annotated[float, Field(ge=0, le=1)]
 
 
-class StrictModel(BaseModel):
-    """Base of every config model: unknown fields are errors, values are immutable."""
+def _numeric_only(annotation: Any) -> bool:
+    """Whether a field's type holds numbers and never text (so a string is a mistake)."""
+    found: set[type] = set()
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    def walk(tp: Any) -> None:
+        if tp in (int, float, str, bytes, bool):
+            found.add(tp)
+        elif isinstance(tp, type) and issubclass(tp, str):
+            found.add(str)
+        for arg in get_args(tp):
+            walk(arg)
+
+    walk(annotation)
+    return bool(found & {int, float}) and not found & {str, bytes}
+
+
+def _has_text(value: Any) -> bool:
+    """Whether ``value`` is (or holds) text that reads as a number."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return False  # pydantic's own error says what it expected
+        return True
+    if isinstance(value, list | tuple):
+        return any(_has_text(v) for v in value)
+    return False
+
+
+class StrictModel(BaseModel):
+    """Base of every config model: unknown fields are errors, values are immutable, and a
+    number given as text (``'16'``) is refused rather than converted."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, value in data.items():
+                field = cls.model_fields.get(name) if isinstance(name, str) else None
+                if field is not None and _has_text(value) and _numeric_only(field.annotation):
+                    raise PydanticCustomError(
+                        "number_as_text",
+                        "expected a number, not text (write 16, not '16')",
+                        {"field": name, "value": value},
+                    )
+        return data
+
+
+#: Limits of a YAML file, checked before any data is built from it: its size, how deeply
+#: its collections nest, how many aliases it uses and how many nodes it would expand to.
+MAX_YAML_BYTES = 4 * 2**20
+MAX_YAML_DEPTH = 50
+MAX_YAML_ALIASES = 100
+MAX_YAML_NODES = 200_000
+
+
+class _Refused(Exception):
+    def __init__(self, line: int, problem: str) -> None:
+        super().__init__(problem)
+        self.line = line
+        self.problem = problem
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that counts aliases and nesting while it composes."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_YAML_ALIASES:
+                mark = self.peek_event().start_mark
+                raise _Refused(
+                    mark.line + 1, f"more than {MAX_YAML_ALIASES} aliases (*name); refused"
+                )
+        self._depth += 1
+        if self._depth > MAX_YAML_DEPTH:
+            mark = self.peek_event().start_mark
+            raise _Refused(mark.line + 1, f"nested deeper than {MAX_YAML_DEPTH} levels")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _check_tree(root: yaml.Node) -> None:
+    """Refuse duplicate mapping keys and a tree that expands to too many nodes (aliases
+    repeat a subtree); the size is computed once per node, so a bomb costs nothing."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    if key.value in seen:
+                        raise _Refused(
+                            key.start_mark.line + 1,
+                            f"duplicate key {key.value!r} (first on line {seen[key.value]})",
+                        )
+                    seen[key.value] = key.start_mark.line + 1
+                total += size(key) + size(value)
+        elif isinstance(node, yaml.SequenceNode):
+            total += sum(size(item) for item in node.value)
+        if total > MAX_YAML_NODES:
+            raise _Refused(
+                node.start_mark.line + 1,
+                f"expands to more than {MAX_YAML_NODES} values (an alias bomb?)",
+            )
+        sizes[id(node)] = total
+        return total
+
+    size(root)
 
 
 def read_yaml(path: str | Path) -> tuple[Any, yaml.Node | None]:
     """Parse a YAML file into plain data and its node tree (for line numbers).
 
     Raises:
-        ConfigError: the file is missing, unreadable, or not valid YAML.
+        ConfigError: the file is missing, unreadable, larger than 4 MiB, not UTF-8, not valid
+            YAML, nested deeper than 50 levels, uses more than 100 aliases or expands to more
+            than 200,000 values, or repeats a key in a mapping.
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        size = path.stat().st_size
+        if size > MAX_YAML_BYTES:
+            raise ConfigError(f"{path}: {size} bytes; a YAML file is at most 4 MiB.")
+        raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the file: {exc.strerror or exc}.") from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}, line {line}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset "
+            f"{exc.start}); expected a YAML file."
+        ) from None
+    loader = _BoundedLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            _check_tree(node)
+        data = loader.construct_document(node) if node is not None else None
+    except _Refused as exc:
+        raise ConfigError(f"{path}, line {exc.line}: {exc.problem}.") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{path}{where}: not valid YAML: {problem}.") from None
+        problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or str(exc)
+        raise ConfigError(f"{path}{where}: not valid YAML: {str(problem)[:300]}.") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to read.") from None
+    finally:
+        loader.dispose()
     return data, node
 
 
@@ -75,10 +217,13 @@ def describe_validation_error(
     parts = []
     for err in exc.errors(include_url=False):
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+        found = err.get("input")
+        if err["type"] == "number_as_text":
+            loc = (*loc, err["ctx"]["field"])
+            found = err["ctx"]["value"]
         field = ".".join(str(p) for p in loc) or "(top level)"
         line = _line_of(node, loc)
         where = f"{source}, line {line}" if line is not None else source
-        found = err.get("input")
         shown = "" if err["type"] == "missing" else f" (found {found!r})"
         parts.append(f"{where}: field '{field}': {err['msg']}{shown}.")
     return " ".join(parts)

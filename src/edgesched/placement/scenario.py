@@ -10,9 +10,7 @@ from typing import Annotated, Literal
 from pydantic import (
     Field,
     NonNegativeFloat,
-    NonNegativeInt,
     PositiveFloat,
-    PositiveInt,
     model_validator,
 )
 
@@ -27,19 +25,29 @@ from edgesched.placement.progress import (
     read_completion_table,
 )
 
+#: Bounds of a placement scenario (docs/inputs.md): resource units per cluster or task,
+#: clusters, tasks, pending slots, tasks x clusters, timesteps and arrival rates per timestep.
+MAX_UNITS = 1024
+MAX_CLUSTERS = 1000
+MAX_TASKS = 100_000
+MAX_PENDING_SLOTS = 1000
+MAX_TASK_CLUSTER_PAIRS = 10_000_000
+MAX_TIMESTEPS = 1_000_000
+MIN_RATE, MAX_RATE = 1e-6, 1e4
+
 
 class ConstantProgress(StrictModel):
     """Resource-insensitive: finishes in ``duration`` timesteps at or above its minimum."""
 
     model: Literal["constant"]
-    duration: PositiveFloat
+    duration: Annotated[float, Field(gt=0, le=MAX_TIMESTEPS)]
 
 
 class TanhGpuProgress(StrictModel):
     """``tanh(g / scale)`` per timestep, g the amount of ``resource`` allocated."""
 
     model: Literal["tanh-gpu"]
-    scale: PositiveFloat = 16.0
+    scale: Annotated[float, Field(gt=0, le=1e6)] = 16.0
     resource: str = "gpu"
 
 
@@ -47,7 +55,7 @@ class TanhGpuSqrtProgress(StrictModel):
     """The authors' code: ``tanh(g / scale) * sqrt(offset - p)``."""
 
     model: Literal["tanh-gpu-sqrt"]
-    scale: PositiveFloat = 16.0
+    scale: Annotated[float, Field(gt=0, le=1e6)] = 16.0
     resource: str = "gpu"
     offset: Annotated[float, Field(gt=1.0)] = 1.2
 
@@ -59,7 +67,7 @@ class TableProgress(StrictModel):
     model: Literal["table"]
     task: str
     file: str | None = None
-    startup_seconds: NonNegativeFloat = 14.0
+    startup_seconds: Annotated[float, Field(ge=0, le=1e6)] = 14.0
 
 
 ProgressSpec = Annotated[
@@ -71,25 +79,41 @@ ProgressSpec = Annotated[
 class TaskType(StrictModel):
     name: str
     probability: PositiveFloat
-    min: list[NonNegativeInt]
+    min: list[Annotated[int, Field(ge=0, le=MAX_UNITS)]]
     progress: ProgressSpec
 
 
 class ClusterGroup(StrictModel):
-    count: PositiveInt = 1
-    capacity: list[NonNegativeInt]
+    count: Annotated[int, Field(ge=1, le=MAX_CLUSTERS)] = 1
+    capacity: list[Annotated[int, Field(ge=0, le=MAX_UNITS)]]
 
 
 class Arrivals(StrictModel):
     """Poisson arrivals per timestep: a constant ``rate`` or ``steps`` of [start, rate]."""
 
-    rate: PositiveFloat | None = None
-    steps: list[tuple[NonNegativeInt, NonNegativeFloat]] | None = None
+    rate: Annotated[float, Field(ge=MIN_RATE, le=MAX_RATE)] | None = None
+    steps: (
+        list[
+            tuple[
+                Annotated[int, Field(ge=0, le=MAX_TIMESTEPS)],
+                Annotated[float, Field(ge=0, le=MAX_RATE)],
+            ]
+        ]
+        | None
+    ) = None
 
     @model_validator(mode="after")
     def _one_of(self) -> Arrivals:
         if (self.rate is None) == (self.steps is None):
             raise ValueError("give exactly one of 'rate' or 'steps'")
+        if self.steps is not None:
+            if not self.steps:
+                raise ValueError("steps is empty; give at least one [start, rate]")
+            if any(0 < r < MIN_RATE for _, r in self.steps) or self.steps[-1][1] < MIN_RATE:
+                raise ValueError(
+                    f"a step rate is below {MIN_RATE:g} tasks per timestep (and the last one "
+                    "must be at least that, or the remaining tasks would never arrive)"
+                )
         return self
 
     def as_steps(self) -> list[tuple[float, float]]:
@@ -100,7 +124,7 @@ class Arrivals(StrictModel):
 
 
 class Workload(StrictModel):
-    tasks: PositiveInt
+    tasks: Annotated[int, Field(ge=1, le=MAX_TASKS)]
     arrivals: Arrivals
     types: list[TaskType] = Field(min_length=1)
 
@@ -120,14 +144,14 @@ class PlacementScenario(StrictModel):
     world: Literal["placement"] = "placement"
     name: str
     description: str = ""
-    timestep_seconds: PositiveFloat
+    timestep_seconds: Annotated[float, Field(gt=0, le=86_400)]
     resources: list[str] = Field(default_factory=lambda: ["cpu", "gpu"], min_length=1)
     clusters: list[ClusterGroup] = Field(min_length=1)
-    pending_slots: PositiveInt = 10
+    pending_slots: Annotated[int, Field(ge=1, le=MAX_PENDING_SLOTS)] = 10
     mode: Literal["multi-task", "single-task"] = "multi-task"
     switch_factor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
-    noise: NonNegativeFloat = 0.1
-    allocation_grid: list[PositiveInt]
+    noise: Annotated[float, Field(ge=0, le=10)] = 0.1
+    allocation_grid: list[Annotated[int, Field(ge=1, le=MAX_UNITS)]] = Field(max_length=16)
     connectivity: Connectivity = Connectivity()
     trace_progress: Literal["constant", "tanh-gpu"] = "constant"
     workload: Workload
@@ -186,6 +210,12 @@ class PlacementScenario(StrictModel):
                     f"{prog.resource}: {prog.model} progress is 0 without it and "
                     "the task would never finish"
                 )
+        cells = self.workload.tasks * self.n_clusters
+        if cells > MAX_TASK_CLUSTER_PAIRS:
+            raise ValueError(
+                f"workload.tasks x clusters is {cells:,}; at most {MAX_TASK_CLUSTER_PAIRS:,} "
+                "fit in memory"
+            )
         total = sum(t.probability for t in self.workload.types)
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"workload type probabilities sum to {total:g}, expected 1")
