@@ -7,7 +7,12 @@ one-paragraph message on standard error and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
+import os
+import signal
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -57,6 +62,20 @@ def _scenarios(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- compare
+
+#: The most worker processes a command starts.
+MAX_JOBS = 256
+
+
+def _check_jobs(jobs: int | None) -> None:
+    if jobs is not None and not 1 <= jobs <= MAX_JOBS:
+        raise ConfigError(f"--jobs {jobs}: expected a whole number from 1 to {MAX_JOBS}.")
+
+
+def _check_positive(flag: str, value: float | None) -> None:
+    """A number option that must be finite and > 0 (its upper bound is the scenario's)."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{flag} {value}: expected a finite number > 0.")
 
 
 def _compare_args(p: argparse.ArgumentParser) -> None:
@@ -160,8 +179,9 @@ def _compare(args: argparse.Namespace) -> int:
     from edgesched.experiments.output import parse_seeds
 
     seeds = parse_seeds(args.seeds)
-    if args.jobs is not None and args.jobs < 1:
-        raise ConfigError(f"--jobs {args.jobs}: expected a whole number >= 1.")
+    _check_jobs(args.jobs)
+    _check_positive("--lambda", args.lam)
+    _check_positive("--duration", args.duration)
     names = None
     if args.schedulers:
         names = [s.strip() for s in args.schedulers.split(",") if s.strip()]
@@ -342,13 +362,13 @@ def _evaluate(args: argparse.Namespace) -> int:
         )
     if args.checkpoint is not None and not args.checkpoint.is_file():
         raise ConfigError(f"--checkpoint {args.checkpoint}: no such file.")
-    if args.jobs is not None and args.jobs < 1:
-        raise ConfigError(f"--jobs {args.jobs}: expected a whole number >= 1.")
+    _check_jobs(args.jobs)
+    seeds = parse_seeds(args.seeds)
     names = None if args.baselines else [args.agent]
     result = compare(
         args.scenario,
         schedulers=names,
-        seeds=parse_seeds(args.seeds),
+        seeds=seeds,
         out=args.out,
         jobs=args.jobs,
         options=CompareOptions(checkpoint=args.checkpoint),
@@ -357,6 +377,60 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(result.table)
     print(f"\nresults written to {result.out_dir}/")
     return 0
+
+
+# ----------------------------------------------------------------------------- sweep
+
+
+def _sweep_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("spec", type=Path, help="a sweep file (see docs/scale-out.md)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="the sweep's folder: its cell cache, results.csv and plots; a rerun with the "
+        "same folder runs only the missing cells (default: runs/sweep__{spec name}/)",
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the cell count and a time estimate"
+    )
+    p.add_argument("--jobs", type=int, metavar="N", help="worker processes or Ray CPUs")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _executor_args(p)
+
+
+@command(
+    "sweep",
+    "run a grid of scenario variants x schedulers x seeds, cached per cell; one table, plots",
+    _sweep_args,
+)
+def _sweep(args: argparse.Namespace) -> int:
+    from edgesched.experiments.runner import default_jobs
+    from edgesched.experiments.sweep import estimate, plan, run_sweep
+
+    _check_jobs(args.jobs)
+    out = args.out or Path("runs") / f"sweep__{args.spec.stem}"
+    if args.dry_run:
+        p = plan(args.spec, out)
+        jobs = args.jobs or default_jobs(len(p.cells))
+        todo, seconds, how = estimate(p, jobs)
+        print(
+            f"{len(p.cells)} cells ({todo} to run, {len(p.cells) - todo} cached); about "
+            f"{seconds:.0f} s on {jobs} worker(s) ({how})"
+        )
+        return 0
+    result = run_sweep(
+        args.spec,
+        out,
+        executor=args.executor,
+        address=args.address,
+        jobs=args.jobs,
+        progress=False if args.no_progress else None,
+    )
+    print(f"{result.ran} cell(s) run, {result.cached} cached; results in {result.out_dir}/")
+    for cell, error in result.failed:
+        print(f"failed: {cell.label()}: {error}", file=sys.stderr)
+    return 1 if result.failed else 0
 
 
 # ----------------------------------------------------------------------------- live runtime
@@ -376,15 +450,110 @@ def build_parser() -> argparse.ArgumentParser:
         "simulate, compare, train and run schedulers.",
     )
     parser.add_argument("--version", action="version", version=f"edgesched {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="on an error, also print the Python traceback (for bug reports)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, text, configure, fn in _COMMANDS:
         p = sub.add_parser(name, help=text, description=text)
         configure(p)
+        p.add_argument(  # also after the command name: `edgesched compare --debug`
+            "--debug",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="on an error, also print the Python traceback",
+        )
         p.set_defaults(func=fn)
     return parser
 
 
+class Interrupted(KeyboardInterrupt):
+    """A stop signal (SIGINT, SIGTERM or SIGHUP) raised as an exception in the main thread,
+    so that every ``finally`` runs: staged folders are removed, worker processes killed, a
+    training run checkpointed. The command then exits with status 128 + the signal number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+#: The signals that stop a command cleanly.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class _StopHandler:
+    """Raise :class:`Interrupted` on the first stop signal; later ones are noted and ignored,
+    so that the clean-up the first one started can finish."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.armed = True
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if self.received is not None:
+            return
+        self.received = signum
+        if self.armed:
+            raise Interrupted(signum)
+
+
+def _failure(command: str, exc: BaseException, debug: bool) -> int:
+    """One paragraph on standard error for a failed command; its exit status."""
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    if isinstance(exc, ConfigError):
+        print(f"edgesched: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        why = exc.strerror or str(exc) or type(exc).__name__
+        print(
+            f"edgesched: error: {command}: {where}{why} (the output folder, if any, was not "
+            "written).",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if isinstance(exc, MemoryError):
+        print(
+            f"edgesched: error: {command}: ran out of memory; the input is too large for this "
+            "machine (nothing was written).",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if isinstance(exc, KeyboardInterrupt):
+        print("edgesched: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
+    if isinstance(exc, SystemExit):
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if isinstance(exc, EdgeschedError):
+        print(f"edgesched: error: {exc}", file=sys.stderr)
+        return 1
+    text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    hint = "" if debug else " Re-run with `edgesched --debug ...` for the traceback."
+    print(
+        f"edgesched: internal error in `{command}`: {type(exc).__name__}"
+        f"{': ' + text if text else ''}. This is a bug; please report it.{hint}",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _exit_now(status: int) -> None:
+    """End the process at once: every clean-up ran in the ``finally`` blocks, and the
+    interpreter's own teardown takes seconds once torch is loaded, which a stopped command
+    should not spend."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(status)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line: exit status 0 on success, 2 for bad input or an unusable output
+    location, 1 for an internal error, 128 + N when stopped by signal N (SIGINT, SIGTERM,
+    SIGHUP)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -393,17 +562,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return EXIT_USAGE
+    debug = bool(getattr(args, "debug", False))
+    stop = _StopHandler()
+    previous = {}
+    for sig in STOP_SIGNALS:
+        try:
+            previous[sig] = signal.signal(sig, stop)
+        except ValueError:  # not the main thread (main() called from a thread)
+            break
     try:
-        return int(args.func(args))
-    except ConfigError as exc:
-        print(f"edgesched: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except EdgeschedError as exc:
-        print(f"edgesched: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("edgesched: interrupted", file=sys.stderr)
-        return 130
+        try:
+            status = int(args.func(args))
+            stop.armed = False
+        except BaseException as exc:
+            stop.armed = False
+            if stop.received is None:
+                return _failure(args.command, exc, debug)
+            if debug:
+                traceback.print_exception(exc, file=sys.stderr)
+        if stop.received is not None:
+            name = signal.Signals(stop.received).name
+            print(f"edgesched: stopped by {name}", file=sys.stderr)
+            if argv is None:  # the program itself, not a call from Python
+                _exit_now(128 + stop.received)
+            return 128 + stop.received
+        return status
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,12 +2,19 @@
 
 A cell is a pure function of its arguments, so results do not depend on the executor: the
 same cells give the same results serially and in parallel, returned in the order given.
+
+Workers never outlive the run: they ignore the terminal's SIGINT and SIGHUP and the group's
+SIGTERM (the parent decides), they are killed by the kernel if the parent dies (Linux), and
+when the parent stops early (a signal, an error in a cell) it kills every worker and waits
+for them before the exception goes on, so the resource tracker exits with the parent.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, TypeVar
@@ -16,10 +23,38 @@ from tqdm import tqdm
 
 R = TypeVar("R")
 
+#: Seconds to wait for a killed worker to be reaped.
+_REAP_S = 5.0
+
 
 def default_jobs(n_cells: int) -> int:
     """As many workers as cores, never more than cells."""
     return max(1, min(os.cpu_count() or 1, n_cells))
+
+
+def _worker_init(parent: int) -> None:
+    """In each worker: leave stopping to the parent, and die with it."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    with contextlib.suppress(Exception):  # Linux only; elsewhere the parent's kill suffices
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill every worker of ``pool`` now and reap them (cells in flight are lost)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for p in procs:
+        with contextlib.suppress(Exception):
+            p.kill()
+    for p in procs:
+        with contextlib.suppress(Exception):
+            p.join(_REAP_S)
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_cells(
@@ -47,9 +82,16 @@ def run_cells(
                 bar.update()
             return results
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        pool = ProcessPoolExecutor(
+            max_workers=jobs, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),)
+        )
+        try:
             futures = {pool.submit(fn, *cell): i for i, cell in enumerate(cells)}
             for fut in as_completed(futures):
                 results[futures[fut]] = fut.result()
                 bar.update()
+        except BaseException:
+            _kill_workers(pool)
+            raise
+        pool.shutdown(wait=True)
     return results

@@ -11,14 +11,29 @@ checkpoint's folder).
 from __future__ import annotations
 
 import json
+import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edgesched.core.errors import ConfigError
-from edgesched.experiments.output import check_output_dir, run_metadata, staged_output, timestamp
+from edgesched.experiments.output import (
+    MAX_SEED,
+    claim_output,
+    remove_empty,
+    run_metadata,
+    staged_output,
+    timestamp,
+)
 from edgesched.rl import agent as learned_agent
+
+#: The most environment steps one training run takes.
+MAX_STEPS = 10**10
+
+#: The file a resumable trainer keeps its latest checkpoint in.
+CHECKPOINT = "checkpoint.pt"
 
 
 @dataclass(frozen=True)
@@ -70,10 +85,12 @@ def train(agent: str, scenario: str | None, options: TrainOptions) -> TrainResul
             raise ConfigError(
                 f"{agent}: no option {', '.join(options.fields)} (nothing was written)."
             )
-    if options.steps is not None and options.steps < 1:
-        raise ConfigError(f"--steps {options.steps}: expected a whole number >= 1.")
-    if options.seed < 0:
-        raise ConfigError(f"--seed {options.seed}: expected a whole number >= 0.")
+    if options.steps is not None and not 1 <= options.steps <= MAX_STEPS:
+        raise ConfigError(
+            f"--steps {options.steps}: expected a whole number from 1 to {MAX_STEPS}."
+        )
+    if not 0 <= options.seed <= MAX_SEED:
+        raise ConfigError(f"--seed {options.seed}: expected a whole number from 0 to {MAX_SEED}.")
     _validate_scenario(spec.world, name)
     default_out = Path("runs") / f"train-{agent}__{Path(name).stem}__{timestamp()}"
     kwargs: dict[str, Any] = {"seed": options.seed, "steps": options.steps, "log": options.log}
@@ -84,14 +101,47 @@ def train(agent: str, scenario: str | None, options: TrainOptions) -> TrainResul
             _write_record(staging, info)
         return TrainResult(out_dir=out_dir, info=info)
     resume = options.resume
+    if resume is not None and resume.is_dir():  # the --out of an earlier (interrupted) run
+        resume = resume / CHECKPOINT
+        if not resume.is_file():
+            raise ConfigError(f"--resume {options.resume}: no {CHECKPOINT} in this folder.")
     out = options.out or (resume.parent if resume is not None else default_out)
-    if resume is None or out.resolve() != resume.parent.resolve():
-        check_output_dir(out)
-    info = spec.train(
-        name, out=out, budget=options.budget, resume=resume, **kwargs, **options.fields
-    )
-    _write_record(out, info)
+    own = resume is not None and out.resolve() == resume.parent.resolve()
+    with claim_output(out, reuse=own) as created:
+        existed = out.exists()
+        try:
+            info = spec.train(
+                name, out=out, budget=options.budget, resume=resume, **kwargs, **options.fields
+            )
+            _write_record(out, info)
+        except BaseException as exc:
+            _after_failure(out, own=own, existed=existed, created=created, exc=exc, agent=agent)
+            raise
     return TrainResult(out_dir=out, info=info)
+
+
+def _after_failure(
+    out: Path, *, own: bool, existed: bool, created: list[Path], exc: BaseException, agent: str
+) -> None:
+    """A run that wrote no checkpoint leaves nothing; one that did says how to go on."""
+    if own:
+        return
+    if (out / CHECKPOINT).is_file():
+        if isinstance(exc, KeyboardInterrupt):
+            print(
+                f"edgesched: training stopped; go on with `edgesched train {agent} --resume {out}`",
+                file=sys.stderr,
+            )
+        return
+    if existed:  # an empty folder the user made: empty it again
+        for child in out.iterdir() if out.is_dir() else ():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(out, ignore_errors=True)
+        remove_empty(created)
 
 
 def _write_record(out: Path, info: dict[str, Any]) -> None:
