@@ -14,7 +14,10 @@ from edgesched.core.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
 
-#: Field types every world's config models share.
+#: Field types every world's config models share. A scenario ``Name`` is a slug (it names
+#: the results folder under runs/): letters, digits, ``-``, ``_`` and ``.``, no leading dot,
+#: 1 to 64 characters.
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$")]
 Positive = Annotated[float, Field(gt=0)]
 NonNegative = Annotated[float, Field(ge=0)]
 Ratio = Annotated[float, Field(ge=0, le=1)]

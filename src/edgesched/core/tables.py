@@ -53,13 +53,43 @@ def read_table(
         handle = path.open(newline="", encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the {what}: {exc.strerror or exc}.") from None
+    try:
+        with handle:
+            return _read_rows(path, handle, required, optional, what)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x}); expected a CSV {what}."
+        ) from None
+    except csv.Error as exc:
+        raise ConfigError(f"{path}: not a readable CSV {what} ({exc}).") from None
+
+
+#: Largest CSV cell and file read.
+MAX_CELL_CHARS = 4096
+MAX_TABLE_BYTES = 64 * 2**20
+
+
+def _read_rows(
+    path: Path, handle: Any, required: Mapping[str, str], optional: Mapping[str, str], what: str
+) -> list[dict[str, Any]]:
+    if path.stat().st_size > MAX_TABLE_BYTES:
+        raise ConfigError(f"{path}: larger than 64 MiB; not a {what}.")
     rows: list[dict[str, Any]] = []
-    with handle:
+    previous = csv.field_size_limit(MAX_CELL_CHARS)
+    try:
         reader = csv.reader(handle)
         try:
             header = [h.strip() for h in next(reader)]
         except StopIteration:
             raise ConfigError(f"{path}: the {what} is empty; expected a header line.") from None
+        except csv.Error as exc:
+            raise ConfigError(f"{path}, line 1: not a readable CSV header ({exc}).") from None
+        repeated = sorted({c for c in header if header.count(c) > 1})
+        if repeated:
+            raise ConfigError(
+                f"{path}, line 1: column {', '.join(repr(c) for c in repeated)} appears more "
+                "than once in the header."
+            )
         missing = [c for c in required if c not in header]
         if missing:
             raise ConfigError(
@@ -74,7 +104,8 @@ def read_table(
                 f"{what}; expected {', '.join([*required, *optional])}."
             )
         kinds = {**required, **optional}
-        for lineno, cells in enumerate(reader, start=2):
+        lineno = 1
+        for lineno, cells in _numbered(reader, path):
             if not cells or all(not c.strip() for c in cells):
                 continue
             if len(cells) != len(header):
@@ -103,4 +134,21 @@ def read_table(
                     ) from None
             row["_line"] = lineno
             rows.append(row)
+    finally:
+        csv.field_size_limit(previous)
     return rows
+
+
+def _numbered(reader: Any, path: Path) -> Any:
+    """The rows of ``reader`` with their line numbers; a CSV error names its line."""
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise ConfigError(
+                f"{path}, line {reader.line_num}: not a readable CSV line ({exc}; a cell is at "
+                f"most {MAX_CELL_CHARS} characters)."
+            ) from None
+        yield reader.line_num, cells

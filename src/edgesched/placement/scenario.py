@@ -14,7 +14,7 @@ from pydantic import (
     model_validator,
 )
 
-from edgesched.core.config import StrictModel, load_model, preset_descriptions, scenario_file
+from edgesched.core.config import Name, StrictModel, load_model, preset_descriptions, scenario_file
 from edgesched.core.errors import ConfigError
 from edgesched.placement.progress import (
     ConstantSpeed,
@@ -142,7 +142,7 @@ class PlacementScenario(StrictModel):
     """A placement world: clusters, workload and rules (see SPEC-placement.md)."""
 
     world: Literal["placement"] = "placement"
-    name: str
+    name: Name
     description: str = ""
     timestep_seconds: Annotated[float, Field(gt=0, le=86_400)]
     resources: list[str] = Field(default_factory=lambda: ["cpu", "gpu"], min_length=1)

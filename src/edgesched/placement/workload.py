@@ -45,6 +45,13 @@ class TraceTask:
     name: str | None
 
 
+#: Bounds of a trace (docs/inputs.md): seconds of an arrival or a duration, timesteps until
+#: the last task ends, and tasks.
+MAX_TRACE_SECONDS = 366 * 86_400.0
+MAX_TRACE_TIMESTEPS = 1_000_000
+MAX_TRACE_TASKS = 100_000
+
+
 def read_trace(path: str | Path, scenario: PlacementScenario) -> list[TraceTask]:
     """Read and validate a trace for ``scenario`` (which must have resources cpu and gpu).
 
@@ -61,6 +68,10 @@ def read_trace(path: str | Path, scenario: PlacementScenario) -> list[TraceTask]
     rows = read_table(path, TRACE_REQUIRED, TRACE_OPTIONAL, what="trace")
     if not rows:
         raise ConfigError(f"{path}: the trace has a header but no task.")
+    if len(rows) > MAX_TRACE_TASKS:
+        raise ConfigError(
+            f"{path}: {len(rows):,} tasks; a trace holds at most {MAX_TRACE_TASKS:,}."
+        )
     caps = scenario.capacities()
     out: list[TraceTask] = []
     for row in rows:
@@ -70,10 +81,23 @@ def read_trace(path: str | Path, scenario: PlacementScenario) -> list[TraceTask]
                 raise ConfigError(
                     f"{path}, line {line}, column '{col}': expected >= 0, found {row[col]}."
                 )
+        for col, hi in (("arrival_s", MAX_TRACE_SECONDS), ("duration_s", MAX_TRACE_SECONDS)):
+            if row[col] > hi:
+                raise ConfigError(
+                    f"{path}, line {line}, column '{col}': {row[col]:g} s; at most {hi:g} s "
+                    "(a year) can be simulated."
+                )
         if row["duration_s"] <= 0:
             raise ConfigError(
                 f"{path}, line {line}, column 'duration_s': expected > 0, "
                 f"found {row['duration_s']}."
+            )
+        steps = (row["arrival_s"] + row["duration_s"]) / scenario.timestep_seconds
+        if steps > MAX_TRACE_TIMESTEPS:
+            raise ConfigError(
+                f"{path}, line {line}, columns 'arrival_s', 'duration_s': ends after "
+                f"{steps:,.0f} timesteps of {scenario.timestep_seconds:g} s; at most "
+                f"{MAX_TRACE_TIMESTEPS:,} can be simulated."
             )
         need = (row["cpus"], row["gpus"])
         if not any(need):

@@ -69,6 +69,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from edgesched.core.config import (
+    Name,
     NonNegative,
     Positive,
     Ratio,
@@ -158,7 +159,7 @@ class DeviceScenario(StrictModel):
 
     world: Literal["dispatch"]
     setting: Literal["devices"]
-    name: str | None = None
+    name: Name | None = None
     description: str = ""
     edge: EdgeModel
     cloud: CloudModel

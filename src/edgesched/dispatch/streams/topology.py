@@ -230,6 +230,10 @@ def _haversine_km(a: tuple[float, float], b: tuple[float, float]) -> float:
     return 2 * 6371.0 * math.asin(math.sqrt(h))
 
 
+#: Largest GraphML file read.
+MAX_GRAPHML_BYTES = 16 * 2**20
+
+
 def load_graphml(path: str | Path) -> Topology:
     """Read a topology from a GraphML file.
 
@@ -245,9 +249,24 @@ def load_graphml(path: str | Path) -> Topology:
     """
     path = Path(path)
     try:
-        root = ET.parse(path).getroot()
+        if path.stat().st_size > MAX_GRAPHML_BYTES:
+            raise ConfigError(f"{path}: larger than 16 MiB; not a topology file.")
+        raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the GraphML file: {exc.strerror or exc}.") from None
+    head = raw[:65536].upper()
+    if b"<!DOCTYPE" in head or b"<!ENTITY" in raw.upper():
+        line = raw[: max(raw.upper().find(b"<!DOCTYPE"), raw.upper().find(b"<!ENTITY"))].count(
+            b"\n"
+        )
+        raise ConfigError(
+            f"{path}, line {line + 1}: a DOCTYPE or ENTITY declaration; GraphML needs neither "
+            "and entities are refused (no expansion, no external files)."
+        )
+    try:
+        root = ET.fromstring(raw)
+    except RecursionError:
+        raise ConfigError(f"{path}: XML nested too deeply.") from None
     except ET.ParseError as exc:
         line = exc.position[0] if exc.position else "?"
         raise ConfigError(f"{path}, line {line}: not valid XML ({exc}).") from None

@@ -21,7 +21,7 @@ import numpy as np
 from pydantic import Field
 
 from edgesched.core.arrivals import PiecewiseRate
-from edgesched.core.config import Positive, Ratio, StrictModel, load_model, read_scenario
+from edgesched.core.config import Name, Positive, Ratio, StrictModel, load_model, read_scenario
 from edgesched.core.errors import ConfigError
 from edgesched.dispatch.catalogue import Catalogue, DataFiles, data_path, resolve
 from edgesched.dispatch.streams.topology import Topology, hierarchical, load_graphml
@@ -108,7 +108,7 @@ class StreamScenario(StrictModel):
     """A dispatch-world scenario file."""
 
     world: Literal["dispatch"]
-    name: str | None = None
+    name: Name | None = None
     description: str = ""
     topology: HierarchicalTopologyModel | GraphmlTopologyModel = HierarchicalTopologyModel()
     clusters: Annotated[list[ClusterModel], Field(min_length=1)]
