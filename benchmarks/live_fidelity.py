@@ -32,9 +32,12 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=30.0)
     ap.add_argument("--checkpoint", type=Path)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--lambda", dest="lam", type=float, help="requests per minute")
     args = ap.parse_args()
     names = args.schedulers.split(",")
     extra = ["--seed", str(args.seed), "--duration", str(args.duration)]
+    if args.lam is not None:
+        extra += ["--lambda", str(args.lam)]
     report = livesim.compare(
         "live-host",
         names,
@@ -42,6 +45,7 @@ def main() -> None:
         checkpoint=args.checkpoint,
         seed=args.seed,
         duration_s=args.duration,
+        rate_per_min=args.lam,
         serve_args=extra,
         progress=False,
         log=lambda *_: None,
@@ -57,6 +61,8 @@ def main() -> None:
             "sim": {k: sim.get(k) for k in d},
             "live": {k: live.get(k) for k in d},
             "live_outcomes": live["outcomes"],
+            "live_parts_p50_ms": live.get("parts_p50_ms"),
+            "live_cores_busy": live.get("cores_busy"),
             "rel_diff": d,
             "meets": all(x is not None for x in d.values())
             and abs(d["throughput_rate"] or 0) <= 0.15

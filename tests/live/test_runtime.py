@@ -123,7 +123,7 @@ def test_each_outcome_with_its_reason() -> None:
             assert ok.outcome == "success" and ok.reason is None and ok.variant == "resnet18"
             assert ok.result is not None and "top_class" in ok.result
             hi = await rt.infer("b", "detection", b"x", 0.99, 5000.0)
-            assert hi.outcome == "late" and hi.device == "cloud-0" and hi.variant == "yolov5s"
+            assert hi.outcome == "late" and hi.device == "cloud-0" and hi.variant == "yolov5n"
             assert "less accurate" in (hi.reason or "")
             acc = world.variant_acc[int(world.cloud_variant[1])]
             fine = await rt.infer("c", "detection", b"x", float(acc), 5000.0)

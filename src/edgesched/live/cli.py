@@ -208,7 +208,7 @@ def _profile_args(p: argparse.ArgumentParser) -> None:
         nargs="+",
         metavar="V",
         help="the model variants to measure (default: live-host's resnet18 "
-        "resnet50 ssd_mobilenet_v2 yolov5s)",
+        "resnet50 ssd_mobilenet_v2 yolov5n)",
     )
     p.add_argument(
         "--classes",

@@ -10,6 +10,7 @@ send to answer); energies are the power models' on both sides.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -158,12 +159,17 @@ def compare(
             profile=profile,
             extra=extra,
         )
+        cpu0, t0 = _cpu_seconds(proc.pid), time.monotonic()
         try:
             run = loadgen.run(url, planned, info, progress=progress, seed=seed)
+            cpu1, t1 = _cpu_seconds(proc.pid), time.monotonic()
         finally:
             code = stop_gateway(proc)
         live = loadgen.summarize(run)
         live["gateway_exit"] = code
+        # the cores the live runtime kept busy (gateway, workers, load generator) over the run
+        live["cores_busy"] = (cpu1 - cpu0) / max(t1 - t0, 1e-9)
+        live["parts_p50_ms"] = _parts(run.records)
         rows[name] = {"sim": {k: sim.get(k) for k in METRICS}, "live": live}
     return {
         "scenario": world.name,
@@ -173,6 +179,32 @@ def compare(
         "schedulers": rows,
         "ranking": ranking(rows),
     }
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid``, its children and this process."""
+    import psutil
+
+    total = 0.0
+    procs = [psutil.Process()]
+    with contextlib.suppress(psutil.Error):
+        root = psutil.Process(pid)
+        procs += [root, *root.children(recursive=True)]
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
+
+
+def _parts(records: list[Any]) -> dict[str, float | None]:
+    """Median network, queue, compute and gateway time of the served requests (ms)."""
+    out: dict[str, float | None] = {}
+    served = [r for r in records if r.outcome in ("success", "late")]
+    for k in ("network_ms", "queue_ms", "compute_ms", "gateway_ms"):
+        xs = [getattr(r, k) for r in served if np.isfinite(getattr(r, k))]
+        out[k] = float(np.median(xs)) if xs else None
+    return out
 
 
 def _scenario_info(world: Any) -> dict[str, Any]:

@@ -265,7 +265,7 @@ def heatmap(path: Path, profile: dict[str, Any]) -> None:
 
 def default_variants() -> list[str]:
     """The variants of ``live-host`` (what `edgesched profile` measures by default)."""
-    return ["resnet18", "resnet50", "ssd_mobilenet_v2", "yolov5s"]
+    return ["resnet18", "resnet50", "ssd_mobilenet_v2", "yolov5n"]
 
 
 __all__ = ["CLASSES", "VARIANTS", "default_variants", "heatmap", "measure", "write"]

@@ -54,7 +54,8 @@ class LiveOptions:
 
     Attributes:
         tiny: tiny test-sized models instead of the real architectures at real input sizes.
-        pin: pin edge device ``k`` to core ``k mod cores`` (the cloud is not pinned).
+        pin: pin edge device ``k`` to core ``k mod cores`` and the cloud to the cores no edge
+            device uses (every core when there is none: :func:`pinned_cores`).
         emulate_network: sleep the scenario's LAN/WAN delays on the path (off: zero network).
         admission: reject at once a request that no allowed action is expected to serve
             within its deadline.
@@ -185,6 +186,28 @@ class _Metrics:
             self.requests.labels(o, "none")
 
 
+def available_cores() -> list[int]:
+    """The cores this process may run on (its affinity: ``taskset`` narrows it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def pinned_cores(m: int, n_edge: int, cores: list[int]) -> tuple[int, ...]:
+    """The cores machine ``m``'s worker is pinned to: edge device ``k`` (``m < n_edge``) to
+    the ``k mod len(cores)``-th core; a cloud machine to the cores no edge device uses, so
+    that no two machines share a core (the simulator models slow-down within one machine
+    only), or to none (every core) when the edge devices use them all.
+
+    Example:
+        >>> pinned_cores(0, 1, [0, 1]), pinned_cores(1, 1, [0, 1]), pinned_cores(2, 2, [0, 1])
+        ((0,), (1,), ())
+    """
+    if m < n_edge:
+        return (cores[m % len(cores)],)
+    return tuple(cores[n_edge:])
+
+
 class LiveRuntime:
     """A scenario served live (see the module docstring).
 
@@ -234,10 +257,10 @@ class LiveRuntime:
         """
         loop = asyncio.get_running_loop()
         w = self.world
-        cores = os.cpu_count() or 1
+        cores = available_cores()
         models = await asyncio.to_thread(lambda: [self.models_for(m) for m in range(w.n_machines)])
         for m in range(w.n_machines):
-            cpus = (m % cores,) if self.options.pin and m < w.n_edge else ()
+            cpus = pinned_cores(m, w.n_edge, cores) if self.options.pin else ()
             h = WorkerHandle.create(
                 w.machine_names[m],
                 models[m],
