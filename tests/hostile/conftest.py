@@ -37,8 +37,9 @@ from typing import Any
 
 import pytest
 
-#: Seconds a hostile case may take (a hang fails the test).
-TIMEOUT = 10.0
+#: Seconds a hostile case may take (a hang fails the test); EDGESCHED_HOSTILE_TIMEOUT raises
+#: it on a machine so loaded that starting Python and torch alone takes seconds.
+TIMEOUT = float(os.environ.get("EDGESCHED_HOSTILE_TIMEOUT", "10"))
 
 
 def edgesched(

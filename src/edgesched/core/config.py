@@ -172,8 +172,9 @@ def read_yaml(path: str | Path) -> tuple[Any, yaml.Node | None]:
             f"{path}, line {line}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset "
             f"{exc.start}); expected a YAML file."
         ) from None
-    loader = _BoundedLoader(text)
+    loader: _BoundedLoader | None = None
     try:
+        loader = _BoundedLoader(text)
         node = loader.get_single_node()
         if node is not None:
             _check_tree(node)
@@ -188,7 +189,8 @@ def read_yaml(path: str | Path) -> tuple[Any, yaml.Node | None]:
     except RecursionError:
         raise ConfigError(f"{path}: nested too deeply to read.") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return data, node
 
 
