@@ -499,15 +499,17 @@ class _StopHandler:
             raise Interrupted(signum)
 
 
-def _failure(command: str, exc: BaseException, debug: bool) -> int:
+def _failure(args: argparse.Namespace, exc: BaseException, debug: bool) -> int:
     """One paragraph on standard error for a failed command; its exit status."""
+    command = args.command
     if debug:
         traceback.print_exception(exc, file=sys.stderr)
     if isinstance(exc, ConfigError):
         print(f"edgesched: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if isinstance(exc, OSError):
-        where = f"{exc.filename}: " if exc.filename else ""
+        named = exc.filename or getattr(args, "out", None)
+        where = f"{named}: " if named else ""
         why = exc.strerror or str(exc) or type(exc).__name__
         print(
             f"edgesched: error: {command}: {where}{why} (the output folder, if any, was not "
@@ -577,7 +579,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except BaseException as exc:
             stop.armed = False
             if stop.received is None:
-                return _failure(args.command, exc, debug)
+                return _failure(args, exc, debug)
             if debug:
                 traceback.print_exception(exc, file=sys.stderr)
         if stop.received is not None:

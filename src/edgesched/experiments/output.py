@@ -219,10 +219,23 @@ def staged_output(path: Path) -> Iterator[Path]:
         try:
             yield partial
             partial.rename(path)  # atomic; replaces ``path`` when it is an empty folder
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(partial, ignore_errors=True)
             remove_empty(created)
+            if isinstance(exc, OSError) and _is_ours(exc, partial, path):
+                raise ConfigError(
+                    f"--out {path}: writing the results failed: {exc.strerror or exc} "
+                    "(disk full or a size limit?); nothing was written."
+                ) from None
             raise
+
+
+def _is_ours(exc: OSError, partial: Path, path: Path) -> bool:
+    """Whether an OSError is about the output (no file named, or one in ``partial``)."""
+    if not exc.filename:
+        return True
+    named = os.path.abspath(os.fsdecode(exc.filename))
+    return any(named.startswith(os.path.abspath(p)) for p in (partial, path))
 
 
 def write_json(path: Path, data: Any) -> None:
