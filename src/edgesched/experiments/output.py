@@ -146,14 +146,14 @@ def remove_empty(folders: list[Path]) -> None:
 
 
 @contextlib.contextmanager
-def claim_output(path: Path, *, reuse: bool = False) -> Iterator[list[Path]]:
+def claim_output(path: Path, *, reuse: bool = False) -> Iterator[None]:
     """Hold an exclusive claim on the output folder ``path`` for the duration of the block.
 
     The claim is an ``flock`` on ``.{name}.lock`` beside ``path`` (released by the kernel if
     the process dies); a second run aimed at the same folder is refused at once. Under the
     claim ``path`` is checked again to be absent or empty (unless ``reuse``, for a run that
-    goes on writing into its own folder). Yields the parent folders it created (deepest
-    first), which the block may remove if it leaves nothing behind.
+    goes on writing into its own folder). When the block raises, the parent folders made
+    for it are removed if empty.
 
     Raises:
         ConfigError: the folder is taken, held by another run, or cannot be written.
@@ -192,11 +192,18 @@ def claim_output(path: Path, *, reuse: bool = False) -> Iterator[list[Path]]:
     try:
         if not reuse:
             check_output_dir(path)
-        yield created
-    finally:
-        with contextlib.suppress(OSError):
-            lock.unlink()
-        os.close(fd)
+        yield
+    except BaseException:
+        _release(lock, fd)
+        remove_empty(created)  # the parents made for a run that left nothing in them
+        raise
+    _release(lock, fd)
+
+
+def _release(lock: Path, fd: int) -> None:
+    with contextlib.suppress(OSError):
+        lock.unlink()
+    os.close(fd)
 
 
 @contextlib.contextmanager
@@ -210,18 +217,16 @@ def staged_output(path: Path) -> Iterator[Path]:
     Raises:
         ConfigError: ``path`` is taken, claimed by another run, or cannot be written.
     """
-    with claim_output(path) as created:
+    with claim_output(path):
         try:
             partial = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
         except OSError as exc:
-            remove_empty(created)
             raise _unwritable(path, exc) from None
         try:
             yield partial
             partial.rename(path)  # atomic; replaces ``path`` when it is an empty folder
         except BaseException as exc:
             shutil.rmtree(partial, ignore_errors=True)
-            remove_empty(created)
             if isinstance(exc, OSError) and _is_ours(exc, partial, path):
                 raise ConfigError(
                     f"--out {path}: writing the results failed: {exc.strerror or exc} "

@@ -22,7 +22,6 @@ from edgesched.core.errors import ConfigError
 from edgesched.experiments.output import (
     MAX_SEED,
     claim_output,
-    remove_empty,
     run_metadata,
     staged_output,
     timestamp,
@@ -107,7 +106,7 @@ def train(agent: str, scenario: str | None, options: TrainOptions) -> TrainResul
             raise ConfigError(f"--resume {options.resume}: no {CHECKPOINT} in this folder.")
     out = options.out or (resume.parent if resume is not None else default_out)
     own = resume is not None and out.resolve() == resume.parent.resolve()
-    with claim_output(out, reuse=own) as created:
+    with claim_output(out, reuse=own):
         existed = out.exists()
         try:
             info = spec.train(
@@ -115,14 +114,12 @@ def train(agent: str, scenario: str | None, options: TrainOptions) -> TrainResul
             )
             _write_record(out, info)
         except BaseException as exc:
-            _after_failure(out, own=own, existed=existed, created=created, exc=exc, agent=agent)
+            _after_failure(out, own=own, existed=existed, exc=exc, agent=agent)
             raise
     return TrainResult(out_dir=out, info=info)
 
 
-def _after_failure(
-    out: Path, *, own: bool, existed: bool, created: list[Path], exc: BaseException, agent: str
-) -> None:
+def _after_failure(out: Path, *, own: bool, existed: bool, exc: BaseException, agent: str) -> None:
     """A run that wrote no checkpoint leaves nothing; one that did says how to go on."""
     if own:
         return
@@ -139,9 +136,8 @@ def _after_failure(
                 shutil.rmtree(child, ignore_errors=True)
             else:
                 child.unlink(missing_ok=True)
-    else:
+    else:  # its parents, if made for it, go with the claim
         shutil.rmtree(out, ignore_errors=True)
-        remove_empty(created)
 
 
 def _write_record(out: Path, info: dict[str, Any]) -> None:
