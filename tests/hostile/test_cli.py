@@ -209,3 +209,14 @@ def test_train_without_agent(refused):
 def test_unknown_option(refused):
     """An unknown option is argparse's exit 2, naming it."""
     refused([*QUICK, "--sedes", "3"], names=["--sedes"])
+
+
+def test_checkpoint_mismatch_before_baselines(refused):
+    """A checkpoint of another agent is refused before the baselines beside it run."""
+    import edgesched
+
+    ecsrl = Path(edgesched.__file__).parent / "rl" / "checkpoints" / "ecsrl" / "ecsrl-17k.zip"
+    refused(
+        [*QUICK[:2], "--schedulers", "random,tapfinger", "--seeds", "1", "--checkpoint", ecsrl],
+        names=["ecsrl-17k.zip"],
+    )
