@@ -250,7 +250,7 @@ def test_train_tapfinger_reaches_every_config_field():
     import dataclasses
 
     from edgesched.cli import build_parser
-    from edgesched.rl.tapfinger.mappo import TrainConfig
+    from edgesched.rl.tapfinger.config import TrainConfig
 
     train = next(p for p in _parsers(build_parser()) if p.prog.endswith("train tapfinger"))
     dests = {a.dest for a in train._actions}

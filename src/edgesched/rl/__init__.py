@@ -79,7 +79,7 @@ for _agent in (
         "placement",
         "edgesched.rl.tapfinger.scheduler:shipped_checkpoint",
         "edgesched.rl.tapfinger.mappo:train_tapfinger",
-        "edgesched.rl.tapfinger.mappo:TrainConfig",
+        "edgesched.rl.tapfinger.config:TrainConfig",
         "synthetic-3",
         "TapFinger (HAN + pointer, multi-agent PPO) on a placement scenario",
     ),

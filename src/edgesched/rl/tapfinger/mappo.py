@@ -27,7 +27,6 @@ import dataclasses
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,78 +36,10 @@ from tqdm import tqdm
 
 from edgesched.placement.observation import Layout
 from edgesched.rl.tapfinger.checkpoint import load_checkpoint, save_checkpoint
+from edgesched.rl.tapfinger.config import TrainConfig
 from edgesched.rl.tapfinger.graph import Graph, build_graph, collate
 from edgesched.rl.tapfinger.network import NetConfig, TapFingerNet, ValueNorm, act, evaluate
 from edgesched.rl.tapfinger.vec import VecWorlds
-
-
-@dataclass
-class TrainConfig:
-    """Everything a training run depends on; saved in every checkpoint.
-
-    Each field documents itself (``metadata["help"]``); ``edgesched train tapfinger --help``
-    lists them all as options.
-    """
-
-    scenario: str = field(default="synthetic-3", metadata={"help": "placement preset or YAML path"})
-    variant: str = field(
-        default="tapfinger",
-        metadata={"help": "network variant (tapfinger, no-han, no-pointer, vanilla)"},
-    )
-    seed: int = field(
-        default=0, metadata={"help": "seeds the network, the sampling and the training worlds"}
-    )
-    mode: str | None = field(
-        default=None,
-        metadata={"help": 'override the scenario\'s mode ("multi-task" or "single-task")'},
-    )
-    tasks: int | None = field(default=None, metadata={"help": "override the tasks per episode"})
-    num_envs: int = field(
-        default=16,
-        metadata={"help": "worlds stepped in lockstep (one batched forward pass per round)"},
-    )
-    rollout: int = field(default=32, metadata={"help": "decision rounds per world per update"})
-    epochs: int = field(default=4, metadata={"help": "PPO passes over each rollout"})
-    minibatches: int = field(default=4, metadata={"help": "minibatches per pass"})
-    lr: float = field(
-        default=5e-4,
-        metadata={"help": "initial learning rate (Adam), decayed linearly to ``lr * lr_final``"},
-    )
-    lr_final: float = field(default=0.1, metadata={"help": "final learning-rate fraction"})
-    gamma: float = field(default=1.0, metadata={"help": "discount (1 in the paper)"})
-    gae_lambda: float = field(default=0.95, metadata={"help": "GAE's lambda"})
-    clip: float = field(default=0.2, metadata={"help": "PPO's ratio clip"})
-    ent_coef: float = field(default=0.01, metadata={"help": "entropy bonus"})
-    vf_coef: float = field(default=0.5, metadata={"help": "value-loss weight"})
-    max_grad_norm: float = field(default=0.5, metadata={"help": "gradient clipping"})
-    hidden: int = field(default=64, metadata={"help": "embedding size"})
-    heads: int = field(default=4, metadata={"help": "attention heads"})
-    layers: int = field(default=2, metadata={"help": "HAN layers"})
-    steps: int | None = field(
-        default=None,
-        metadata={"help": "stop after this many environment steps (decision rounds, all worlds)"},
-    )
-    budget_s: float | None = field(
-        default=None,
-        metadata={"help": "stop after this many seconds of wall time (whichever comes first)"},
-    )
-    checkpoint_every: int = field(default=20, metadata={"help": "updates between checkpoints"})
-    eval_every: int = field(default=10, metadata={"help": "updates between evaluations"})
-    eval_seeds: list[int] = field(
-        default_factory=lambda: [900, 901, 902, 903],
-        metadata={
-            "help": "held-out world seeds of the periodic evaluation (sampled actions, a fixed "
-            "generator)"
-        },
-    )
-    threads: int = field(default=1, metadata={"help": "torch CPU threads"})
-    eval_max_timesteps: int = field(
-        default=2000,
-        metadata={
-            "help": "an evaluation world still running after this many timesteps counts as "
-            "infinite JCT"
-        },
-    )
 
 
 def net_config(lay: Layout, cfg: TrainConfig) -> NetConfig:
