@@ -80,13 +80,13 @@ META = {
 }
 
 
-def meta(agent: str, **over: Any) -> bytes:
+def meta(who: str, **over: Any) -> bytes:
     m = {
         "format": "edgesched-sb3-1",
-        "agent": agent,
+        "agent": who,
         "net_arch": [64, 64],
         "activation": "tanh",
-        **META[agent],
+        **META[who],
         **over,
     }
     return json.dumps(m).encode()
