@@ -7,7 +7,10 @@ same request body) and prints one JSON line: the gateway's own time per request 
 routing, as the gateway measures it: total less waiting on the worker) at p50/p99, the
 client-side latency of both endpoints, and the throughput ratio gateway / echo.
 
-    python benchmarks/live_overhead.py [--seconds 10] [--connections 8]
+    python benchmarks/live_overhead.py [--seconds 10] [--connections 8] [--rounds 10]
+
+The two endpoints are driven in alternating windows (``--rounds`` of each, ``--seconds`` in
+all per endpoint), so that other load on the host weighs on both alike.
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--connections", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=10, help="alternating windows per endpoint")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
     port_file = tmp / "port"
@@ -130,12 +134,25 @@ def main() -> None:
         ).encode()
         asyncio.run(closed_loop(echo_port, "/echo", body, 1.0, args.connections))  # warm
         asyncio.run(closed_loop(gw_port, "/v1/infer", body, 1.0, args.connections))
-        n_echo, lat_echo, _ = asyncio.run(
-            closed_loop(echo_port, "/echo", body, args.seconds, args.connections)
-        )
-        n_gw, lat_gw, samples = asyncio.run(
-            closed_loop(gw_port, "/v1/infer", body, args.seconds, args.connections)
-        )
+        # alternate short windows of the two endpoints, so that other load on the host
+        # changing during the run weighs on both alike
+        n_echo = n_gw = 0
+        lat_echo: list[float] = []
+        lat_gw: list[float] = []
+        samples: list[bytes] = []
+        window = args.seconds / args.rounds
+        for _ in range(args.rounds):
+            n, lat, _s = asyncio.run(
+                closed_loop(echo_port, "/echo", body, window, args.connections)
+            )
+            n_echo += n
+            lat_echo += lat
+            n, lat, got = asyncio.run(
+                closed_loop(gw_port, "/v1/infer", body, window, args.connections)
+            )
+            n_gw += n
+            lat_gw += lat
+            samples += got[: max(0, 2000 - len(samples))]
         own = [json.loads(s)["timing_ms"]["gateway"] for s in samples]
         outcomes = [json.loads(s)["outcome"] for s in samples]
         print(
@@ -144,6 +161,7 @@ def main() -> None:
                     "benchmark": "live_overhead",
                     "seconds": args.seconds,
                     "connections": args.connections,
+                    "rounds": args.rounds,
                     "cores": os.cpu_count(),
                     "gateway_own_ms_p50": float(np.percentile(own, 50)),
                     "gateway_own_ms_p99": float(np.percentile(own, 99)),

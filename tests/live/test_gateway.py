@@ -58,7 +58,7 @@ def test_infer_answers_result_device_timing_and_outcome(tmp_path: Path) -> None:
         line = f'edgesched_requests_total{{device="{data["device"]}",outcome="success"}} 1.0'
         assert line in metrics
         status = httpx.get(gw.url + "/v1/status").json()
-        assert status["outcomes"]["success"] == 1 and len(status["machines"]) == 3
+        assert status["outcomes"]["success"] == 1 and len(status["machines"]) == 2
 
 
 @pytest.mark.parametrize(
@@ -92,7 +92,7 @@ def test_sigterm_drains_in_flight_requests_then_stops_workers(tmp_path: Path) ->
     worker process it started have exited."""
     with gateway(tmp_path) as gw:
         workers = [c.pid for c in psutil.Process(gw.proc.pid).children(recursive=True)]
-        assert len(workers) >= 3
+        assert len(workers) >= 2
         answers: list[int] = []
 
         def send() -> None:
@@ -109,11 +109,17 @@ def test_sigterm_drains_in_flight_requests_then_stops_workers(tmp_path: Path) ->
         threads = [threading.Thread(target=send) for _ in range(8)]
         for th in threads:
             th.start()
-        time.sleep(0.15)
+        # SIGTERM once the gateway holds some of them (bounded: threads and clients start
+        # slowly on a loaded host); those not yet connected then fail to connect
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if httpx.get(gw.url + "/v1/status", timeout=5).json()["inflight"] >= 1:
+                break
+            time.sleep(0.01)
         gw.proc.send_signal(signal.SIGTERM)
         for th in threads:
             th.join(30)
-        assert answers == [200] * 8
+        assert answers and answers == [200] * len(answers)
         assert gw.proc.wait(30) == 0
         # every child (workers, and multiprocessing's resource tracker, which exits when
         # the gateway's end of its pipe closes) is gone within seconds
@@ -187,7 +193,7 @@ def test_status_page_renders_in_headless_chromium(tmp_path: Path) -> None:
             timeout=90,
         )
         dom = res.stdout
-        for name in ("host-core-0", "host-core-1", "cloud-0"):
+        for name in ("host-core-0", "cloud-0"):
             assert f'id="dev-{name}"' in dom
         assert 'data-updates="' in dom
         assert "success: 1" in dom
