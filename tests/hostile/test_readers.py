@@ -54,7 +54,7 @@ RAW_YAML: list[tuple[str, str | bytes, list[str]]] = [
     ("many-aliases", "a: &a 1\nb: [" + ",".join(["*a"] * 200) + "]\n", ["s.yaml", "aliases"]),
     ("duplicate-key", "world: placement\nname: a\nname: b\n", ["s.yaml", "line 3", "duplicate"]),
     ("unclosed", "name: [unclosed\n", ["s.yaml", "not valid YAML"]),
-    ("top-level-list", "- 1\n- 2\n", ["s.yaml", "mapping"]),
+    ("top-level-list", "- 1\n- 2\n", ["s.yaml", "world"]),
     ("empty", "", ["s.yaml"]),
     ("python-tag", "!!python/object/apply:os.system ['touch PWNED']\n", ["s.yaml"]),
 ]
