@@ -1,4 +1,5 @@
-"""The hostile-input suite: every case runs the real ``edgesched`` command in a subprocess.
+"""The hostile-input suite: every case runs the real ``edgesched`` command line (``main()`` in
+this process by default, a subprocess with ``env`` or EDGESCHED_HOSTILE_SUBPROCESS=1).
 
 Use the ``refused`` fixture (a bound :func:`assert_refused`)::
 
@@ -8,7 +9,7 @@ Use the ``refused`` fixture (a bound :func:`assert_refused`)::
         refused(["compare", str(bad)], names=["bad.yaml"])
 
 ``assert_refused(args, *, cwd, names=(), out=None, marker=None, timeout=10.0, env=None)`` runs
-``python -m edgesched.cli *args`` with ``cwd`` as the working directory (so the default
+``edgesched *args`` with ``cwd`` as the working directory (so the default
 ``runs/`` folder lands there) and a ``timeout`` in seconds (a hang fails the test), then
 asserts:
 
@@ -42,6 +43,57 @@ import pytest
 TIMEOUT = float(os.environ.get("EDGESCHED_HOSTILE_TIMEOUT", "10"))
 
 
+#: Set EDGESCHED_HOSTILE_SUBPROCESS=1 to run every case as its own process (slower: each
+#: start costs an interpreter and the imports; the default runs ``main()`` in this process,
+#: which exercises the same code and error boundary).
+SUBPROCESS = os.environ.get("EDGESCHED_HOSTILE_SUBPROCESS") == "1"
+
+
+class _Hang(BaseException):
+    """Raised by the alarm of an in-process case (a BaseException: no handler of the command
+    line may swallow it)."""
+
+
+def _in_process(
+    args: Sequence[str | Path], *, cwd: Path, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """``edgesched.cli.main(args)`` in ``cwd`` with its output captured and a wall-clock
+    alarm; an exception escaping ``main`` is written to the captured stderr as a traceback
+    (which the checks then refuse)."""
+    import contextlib
+    import io
+    import signal
+    import traceback
+
+    from edgesched.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    here = os.getcwd()
+
+    def alarm(*_: Any) -> None:
+        raise _Hang
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            except _Hang:
+                pytest.fail(f"edgesched {' '.join(map(str, args))}: no answer within {timeout} s")
+            except Exception:
+                traceback.print_exc()
+                code = 1
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        os.chdir(here)
+    return subprocess.CompletedProcess(list(map(str, args)), code, out.getvalue(), err.getvalue())
+
+
 def edgesched(
     args: Sequence[str | Path],
     *,
@@ -49,7 +101,10 @@ def edgesched(
     timeout: float = TIMEOUT,
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``edgesched *args`` in ``cwd``; a ``subprocess.TimeoutExpired`` fails the test."""
+    """Run ``edgesched *args`` in ``cwd`` (in this process unless ``env`` is given or
+    EDGESCHED_HOSTILE_SUBPROCESS=1); a case still running after ``timeout`` fails the test."""
+    if not SUBPROCESS and env is None:
+        return _in_process(args, cwd=cwd, timeout=timeout)
     full_env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
     try:
         return subprocess.run(

@@ -135,7 +135,57 @@ DEVICES: list[tuple[str, str, str, list[str]]] = [
     ("count-as-text", "count: 4\n", "count: '4'\n", ["count"]),
     ("name-traversal", "setting: devices\n", "setting: devices\nname: ../../etc\n", ["name"]),
     ("duplicate-cloud", "cloud:\n", "cloud: {}\ncloud:\n", ["duplicate"]),
+    (
+        "degradation-1e300",
+        "degradation: []",
+        "degradation:\n  - {device: jetson-nano, "
+        "variants: [resnet18, resnet18], coefficient: 1.0e+300}",
+        ["coefficient"],
+    ),
+    ("requests-1e9", "count: 17000", "count: 1000000000", ["count"]),
+    ("max-queue-1e12", "wan_mbps: 20", "wan_mbps: 20\n  max_queue: 1000000000000", ["max_queue"]),
+    (
+        "deadline-1e12",
+        "duration_s: 300",
+        "duration_s: 300\n  deadline_ms: [100, 1.0e+12]",
+        ["deadline_ms"],
+    ),
 ]
+
+
+def _streams_text(old: str, new: str) -> str:
+    text = (PRESETS / "streams" / "presets" / "aset-full-edge.yaml").read_text()
+    assert old in text
+    return text.replace(old, new, 1)
+
+
+STREAMS: list[tuple[str, str, str, list[str]]] = [
+    (
+        "clients-too-many",
+        "lam: 60\n  duration_s: 600",
+        "lam: 10000\n  duration_s: 86400",
+        ["client streams"],
+    ),
+    ("slots-too-many", "slot_s: 1", "slot_s: 0.001", ["slots"]),
+    ("access-points-1e9", "count: 4\n  lam", "count: 1000000000\n  lam", ["count"]),
+    ("latency-1e300", "access: 2,", "access: 1.0e+300,", ["access"]),
+    (
+        "unservable-app",
+        "clusters:\n  - {kind: co, device: edge-gpu, accelerators: 4}",
+        "clusters:\n  - {kind: co, device: edge-gpu, accelerators: 4, variants: [yolov5n]}",
+        ["no cluster deploys"],
+    ),
+]
+
+
+@pytest.mark.parametrize("old,new,names", [c[1:] for c in STREAMS], ids=[c[0] for c in STREAMS])
+def test_streams_field(
+    refused: Callable[..., Any], tmp_path: Path, old: str, new: str, names: list[str]
+):
+    """A streams scenario too large for the machine, or that can serve no query of an
+    application, is refused at load, naming the file and field."""
+    path = write(tmp_path, "a.yaml", _streams_text(old, new))
+    refused(["compare", path, "--seeds", "1"], names=["a.yaml", *names])
 
 
 @pytest.mark.parametrize("old,new,names", [c[1:] for c in DEVICES], ids=[c[0] for c in DEVICES])

@@ -16,9 +16,13 @@ from typing import Annotated
 import numpy as np
 from pydantic import Field
 
-from edgesched.core.config import NonNegative, Positive, StrictModel, load_model
+from edgesched.core.config import StrictModel, load_model
 from edgesched.core.errors import ConfigError
 from edgesched.core.tables import read_table
+
+#: Upper bounds of the table values (a variant's footprint, a batch-1 processing time).
+MAX_MEMORY_MB = 10_000_000
+MAX_PROCESSING_MS = 10_000_000
 
 
 def data_path(name: str) -> Path:
@@ -43,12 +47,12 @@ class DataFiles(StrictModel):
 class DeviceModel(StrictModel):
     """A device class: memory, power model (W), workload limit, co-location slow-down."""
 
-    memory_gb: Positive
-    idle_w: NonNegative
-    active_w: NonNegative
-    max_w: Positive
-    max_workloads: Annotated[int, Field(ge=1)]
-    degradation: NonNegative
+    memory_gb: Annotated[float, Field(gt=0, le=10_000)]
+    idle_w: Annotated[float, Field(ge=0, le=100_000)]
+    active_w: Annotated[float, Field(ge=0, le=100_000)]
+    max_w: Annotated[float, Field(gt=0, le=100_000)]
+    max_workloads: Annotated[int, Field(ge=1, le=10_000)]
+    degradation: Annotated[float, Field(ge=0, le=100)]
 
 
 class DevicesFile(StrictModel):
@@ -90,9 +94,10 @@ class Catalogue:
                 raise ConfigError(
                     f"{variants}, line {r['_line']}: variant {r['variant']!r} is listed twice."
                 )
-            if not 0 <= r["accuracy"] <= 1 or r["memory_mb"] <= 0:
+            if not 0 <= r["accuracy"] <= 1 or not 0 < r["memory_mb"] <= MAX_MEMORY_MB:
                 raise ConfigError(
-                    f"{variants}, line {r['_line']}: accuracy must be in [0, 1] and memory_mb > 0."
+                    f"{variants}, line {r['_line']}: accuracy must be in [0, 1] and memory_mb in "
+                    f"(0, {MAX_MEMORY_MB}]."
                 )
         processing = processing or data_path("processing_ms.csv")
         prows = read_table(
@@ -112,10 +117,10 @@ class Catalogue:
             for d in dev:
                 value = r.get(d)
                 if value is not None:
-                    if value <= 0:
+                    if not 0 < value <= MAX_PROCESSING_MS:
                         raise ConfigError(
                             f"{processing}, line {r['_line']}, column '{d}': processing time "
-                            "must be > 0 ms."
+                            f"must be in (0, {MAX_PROCESSING_MS}] ms (found {value})."
                         )
                     proc[d][i] = value
         return cls(

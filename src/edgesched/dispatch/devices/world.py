@@ -70,8 +70,6 @@ from pydantic import Field, model_validator
 
 from edgesched.core.config import (
     Name,
-    NonNegative,
-    Positive,
     Ratio,
     StrictModel,
     read_scenario,
@@ -80,6 +78,10 @@ from edgesched.core.errors import ConfigError
 from edgesched.dispatch.catalogue import Catalogue, DataFiles, resolve
 
 # ----------------------------------------------------------------------------- config models
+
+
+#: A request deadline (ms).
+DeadlineMs = Annotated[float, Field(gt=0, le=1_000_000)]
 
 
 class MachineGroup(StrictModel):
@@ -93,8 +95,8 @@ class EdgeModel(StrictModel):
     """The edge devices behind the access point and their LAN."""
 
     devices: Annotated[list[MachineGroup], Field(min_length=1)]
-    lan_latency_ms: NonNegative = 1.0
-    lan_mbps: Positive = 1000.0
+    lan_latency_ms: Annotated[float, Field(ge=0, le=100_000)] = 1.0
+    lan_mbps: Annotated[float, Field(ge=0.001, le=1_000_000)] = 1000.0
 
 
 class CloudModel(StrictModel):
@@ -102,19 +104,19 @@ class CloudModel(StrictModel):
 
     device: str
     count: Annotated[int, Field(ge=1, le=4096)] = 1
-    wan_latency_ms: NonNegative = 20.0
-    wan_mbps: Positive = 20.0
-    max_queue: Annotated[int, Field(ge=0)] = 10_000
+    wan_latency_ms: Annotated[float, Field(ge=0, le=100_000)] = 20.0
+    wan_mbps: Annotated[float, Field(ge=0.001, le=1_000_000)] = 20.0
+    max_queue: Annotated[int, Field(ge=0, le=10_000_000)] = 10_000
 
 
 class TaskMix(StrictModel):
     """One task of the request mix: its share, its edge and cloud variants, its payload."""
 
     task: str
-    share: Positive = 1.0
+    share: Annotated[float, Field(gt=0, le=1_000_000)] = 1.0
     edge_variant: str
     cloud_variant: str
-    payload_kb: Positive = 50.0
+    payload_kb: Annotated[float, Field(gt=0, le=1_000_000)] = 50.0
 
 
 class RequestsModel(StrictModel):
@@ -123,7 +125,7 @@ class RequestsModel(StrictModel):
     count: Annotated[int, Field(ge=1, le=10_000_000)]
     duration_s: Annotated[float, Field(gt=0, le=86_400)]
     tasks: Annotated[list[TaskMix], Field(min_length=1)]
-    deadline_ms: tuple[Positive, Positive] = (100.0, 500.0)
+    deadline_ms: tuple[DeadlineMs, DeadlineMs] = (100.0, 500.0)
     offload_share: Ratio = 0.2
     accuracy_margin: Ratio = 0.05
 
@@ -140,7 +142,7 @@ class PairDegradation(StrictModel):
 
     device: str
     variants: tuple[str, str]
-    coefficient: NonNegative
+    coefficient: Annotated[float, Field(ge=0, le=100)]
 
 
 class ObjectiveModel(StrictModel):
@@ -149,9 +151,9 @@ class ObjectiveModel(StrictModel):
     ``deadline_penalty`` is charged per request that finishes late (or is rejected).
     """
 
-    alpha: NonNegative = 1.0
-    beta: NonNegative = 0.02
-    deadline_penalty: NonNegative = 2.0
+    alpha: Annotated[float, Field(ge=0, le=1_000_000)] = 1.0
+    beta: Annotated[float, Field(ge=0, le=1_000_000)] = 0.02
+    deadline_penalty: Annotated[float, Field(ge=0, le=1_000_000)] = 2.0
 
 
 class DeviceScenario(StrictModel):

@@ -21,7 +21,7 @@ import numpy as np
 from pydantic import Field
 
 from edgesched.core.arrivals import PiecewiseRate
-from edgesched.core.config import Name, Positive, Ratio, StrictModel, load_model, read_scenario
+from edgesched.core.config import Name, Ratio, StrictModel, load_model, read_scenario
 from edgesched.core.errors import ConfigError
 from edgesched.dispatch.catalogue import Catalogue, DataFiles, data_path, resolve
 from edgesched.dispatch.streams.topology import Topology, hierarchical, load_graphml
@@ -36,14 +36,23 @@ PATTERN_PERIOD_S = 150.0
 
 # ----------------------------------------------------------------------------- config models
 
+#: A link latency (ms) or bandwidth (Mbps) of the hierarchical generator.
+LinkValue = Annotated[float, Field(gt=0, le=1_000_000)]
+
+#: What one run may simulate at most (checked at load, so no accepted input can exhaust the
+#: machine): slots, expected clients and expected queries.
+MAX_SLOTS = 100_000  # a day of 1 s slots
+MAX_CLIENTS = 20_000_000
+MAX_QUERIES = 1_000_000_000
+
 
 class LinkLevels(StrictModel):
     """Values per link level of the hierarchical generator (missing: the ASET preset's)."""
 
-    access: Positive | None = None
-    co_metro: Positive | None = None
-    metro_core: Positive | None = None
-    core_cloud: Positive | None = None
+    access: LinkValue | None = None
+    co_metro: LinkValue | None = None
+    metro_core: LinkValue | None = None
+    core_cloud: LinkValue | None = None
 
     def given(self) -> dict[str, float]:
         return {k: v for k, v in self.model_dump().items() if v is not None}
@@ -83,11 +92,11 @@ class ApplicationModel(StrictModel):
     name: str
     task: str
     min_accuracy: Ratio
-    max_delay_ms: Positive
-    fps: Positive
-    stream_s: Positive = 60.0
-    payload_kb: Positive = 50.0
-    weight: Positive = 1.0
+    max_delay_ms: Annotated[float, Field(gt=0, le=60_000)]
+    fps: Annotated[float, Field(gt=0, le=1_000)]
+    stream_s: Annotated[float, Field(gt=0, le=86_400)] = 60.0
+    payload_kb: Annotated[float, Field(gt=0, le=1_000_000)] = 50.0
+    weight: Annotated[float, Field(gt=0, le=1_000_000)] = 1.0
 
 
 class ApplicationsFile(StrictModel):
@@ -98,7 +107,7 @@ class LoadModel(StrictModel):
     """Where and how much load arrives."""
 
     access_points: list[str] | None = None
-    count: Annotated[int, Field(ge=1)] = 4
+    count: Annotated[int, Field(ge=1, le=4096)] = 4
     lam: Annotated[float, Field(ge=0, le=10_000)] = 60.0
     pattern: Literal["fast", "steady"] | None = None
     duration_s: Annotated[float, Field(gt=0, le=86_400)] = 600.0
@@ -114,11 +123,11 @@ class StreamScenario(StrictModel):
     clusters: Annotated[list[ClusterModel], Field(min_length=1)]
     applications: list[ApplicationModel] | None = None
     load: LoadModel = LoadModel()
-    uplink_mbps: Positive = 50.0
-    window_s: Positive = 5.0
-    slot_s: Positive = 1.0
+    uplink_mbps: Annotated[float, Field(ge=0.001, le=1_000_000)] = 50.0
+    window_s: Annotated[float, Field(gt=0, le=3_600)] = 5.0
+    slot_s: Annotated[float, Field(ge=0.001, le=3_600)] = 1.0
     max_utilisation: Annotated[float, Field(gt=0, le=1)] = 0.95
-    max_queue_ms: Positive = 500.0
+    max_queue_ms: Annotated[float, Field(gt=0, le=1_000_000)] = 500.0
     processing_jitter: Annotated[float, Field(ge=0, le=2)] = 0.1
     data: DataFiles = DataFiles()
 
@@ -316,6 +325,7 @@ def build_world(scenario: StreamScenario, source: str, base: Path | None = None)
             f"{source}: field 'window_s': must be a whole number of slots (slot_s "
             f"{scenario.slot_s})."
         )
+    check_size(scenario, source, apps)
     deployed = np.array(deployed_rows, dtype=bool)
     proc_ms = np.where(deployed, np.array([cat.processing_ms[d] for d in devices]), np.inf)
     acc_arr = np.array(accs, dtype=np.int64)
@@ -338,6 +348,15 @@ def build_world(scenario: StreamScenario, source: str, base: Path | None = None)
         ],
         dtype=bool,
     )
+    servable = (feasible[:, None, :] & deployed[None, :, :]).any(axis=(1, 2))
+    for a, ok in zip(apps, servable, strict=True):
+        if not ok:
+            raise ConfigError(
+                f"{source}: application {a.name!r}: no cluster deploys a {a.task} variant at "
+                f"least {a.min_accuracy} accurate, so every one of its queries would be "
+                "rejected; deploy one (clusters[].variants, or the data tables) or lower "
+                "min_accuracy."
+            )
     return StreamWorld(
         scenario=scenario,
         name=scenario.name or source,
@@ -389,6 +408,41 @@ def load_scenario(path: str | Path, *, name: str | None = None, **overrides: Any
     return build_world(with_load(model, **overrides), str(path), path.parent)
 
 
+def check_size(
+    scenario: StreamScenario, source: str, apps: list[ApplicationModel] | None = None
+) -> None:
+    """Refuse a run too large for one machine: more than :data:`MAX_SLOTS` slots, or more
+    than :data:`MAX_CLIENTS` expected streams or :data:`MAX_QUERIES` expected queries (at
+    the highest rate of the load), before anything is drawn.
+
+    Raises:
+        ConfigError: naming the fields that set the size.
+    """
+    load = scenario.load
+    slots = load.duration_s / scenario.slot_s
+    if slots > MAX_SLOTS:
+        raise ConfigError(
+            f"{source}: fields 'load.duration_s' / 'slot_s': {slots:.0f} slots to simulate, "
+            f"more than {MAX_SLOTS}; shorten the run or lengthen the slot."
+        )
+    n_aps = len(load.access_points) if load.access_points is not None else load.count
+    peak = max(PATTERNS[load.pattern]) if load.pattern is not None else load.lam
+    clients = peak / 60.0 * n_aps * load.duration_s
+    if clients > MAX_CLIENTS:
+        raise ConfigError(
+            f"{source}: fields 'load.lam' / 'load.count' / 'load.duration_s': about "
+            f"{clients:.3g} client streams expected, more than {MAX_CLIENTS}."
+        )
+    apps = apps if apps is not None else scenario.applications
+    if apps:
+        per_client = max(a.fps * a.stream_s for a in apps)
+        if clients * per_client > MAX_QUERIES:
+            raise ConfigError(
+                f"{source}: about {clients * per_client:.3g} queries expected (streams x fps x "
+                f"stream_s), more than {MAX_QUERIES}; lower the load or the duration."
+            )
+
+
 def with_load(
     scenario: StreamScenario,
     *,
@@ -417,4 +471,6 @@ def with_load(
         update["duration_s"] = float(duration_s)
     if not update:
         return scenario
-    return scenario.model_copy(update={"load": scenario.load.model_copy(update=update)})
+    changed = scenario.model_copy(update={"load": scenario.load.model_copy(update=update)})
+    check_size(changed, "--lambda / --pattern / --duration")
+    return changed
