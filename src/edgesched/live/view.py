@@ -67,7 +67,7 @@ class _Requests:
         return cls(np.zeros(n), np.zeros(n, np.int64), np.zeros(n, bool), np.zeros(n), np.ones(n))
 
 
-class LiveView:
+class LiveView(forecast.Tables):
     """The device-setting state a scheduler reads, kept from live observations.
 
     Args:
@@ -84,21 +84,7 @@ class LiveView:
         self.loop = _Clock(time.monotonic() if t0 is None else t0)
         self.capacity = capacity
         self.req = _Requests.empty(capacity)
-        # static data, with the simulator's names (the DeviceState protocol of forecast.py)
-        self.coef = w.coef.tolist()
-        self.proc = w.proc_ms.tolist()
-        self.idle = w.idle_w.tolist()
-        self.active = w.active_w.tolist()
-        self.cap = (w.max_w - w.idle_w).tolist()
-        self.max_n = w.max_workloads.tolist()
-        self.mem = w.memory_mb.tolist()
-        self.vmem = w.variant_mem_mb.tolist()
-        self.vacc = w.variant_acc.tolist()
-        self.edge_v = w.edge_variant.tolist()
-        self.cloud_v = w.cloud_variant.tolist()
-        self.lan_tx = (w.payload_kb * 8.0 / w.lan_mbps).tolist()
-        self.wan_tx = (w.payload_kb * 8.0 / w.wan_mbps).tolist()
-        self.lan, self.wan = w.lan_ms, w.wan_ms
+        self.set_tables(w)  # the static tables as Python lists (the hot loops index scalars)
         # per request (ring)
         self.arrival = [0.0] * capacity
         self.task = [0] * capacity

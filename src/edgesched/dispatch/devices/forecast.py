@@ -14,10 +14,51 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from edgesched.dispatch.devices.world import DeviceWorld
+
 
 class Clock(Protocol):
     @property
     def now(self) -> float: ...
+
+
+class Tables:
+    """A world's static per-machine, per-variant and per-task tables as Python lists (the
+    hot loops index scalars), under the names the forecasts read; the simulator and the live
+    view both hold them (:meth:`set_tables`)."""
+
+    coef: list[list[list[float]]]  # slow-down per co-running pair, per machine
+    proc: list[list[float]]  # profile (ms) per machine and variant (NaN: not profiled)
+    idle: list[float]  # idle power (W) per machine
+    active: list[float]  # active power per workload (W)
+    cap: list[float]  # max minus idle power (W)
+    max_n: list[int]  # workload limit per machine
+    mem: list[float]  # memory (MB) per machine
+    vmem: list[float]  # footprint (MB) per variant
+    vacc: list[float]  # accuracy per variant
+    edge_v: list[int]  # per task: edge variant
+    cloud_v: list[int]  # per task: cloud variant
+    lan_tx: list[float]  # per task: LAN transmission (ms)
+    wan_tx: list[float]  # per task: WAN transmission (ms)
+    lan: float  # one-way LAN latency (ms)
+    wan: float  # one-way WAN latency (ms)
+
+    def set_tables(self, w: DeviceWorld) -> None:
+        """Read the tables of world ``w``."""
+        self.coef = w.coef.tolist()
+        self.proc = w.proc_ms.tolist()
+        self.idle = w.idle_w.tolist()
+        self.active = w.active_w.tolist()
+        self.cap = (w.max_w - w.idle_w).tolist()
+        self.max_n = w.max_workloads.tolist()
+        self.mem = w.memory_mb.tolist()
+        self.vmem = w.variant_mem_mb.tolist()
+        self.vacc = w.variant_acc.tolist()
+        self.edge_v = w.edge_variant.tolist()
+        self.cloud_v = w.cloud_variant.tolist()
+        self.lan_tx = (w.payload_kb * 8.0 / w.lan_mbps).tolist()
+        self.wan_tx = (w.payload_kb * 8.0 / w.wan_mbps).tolist()
+        self.lan, self.wan = w.lan_ms, w.wan_ms
 
 
 class DeviceState(Protocol):

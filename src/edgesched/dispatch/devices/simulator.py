@@ -177,7 +177,7 @@ class DeviceResult:
         }
 
 
-class DeviceSim:
+class DeviceSim(forecast.Tables):
     """One run of a device-setting world with one seed (see the module docstring).
 
     Example:
@@ -199,21 +199,7 @@ class DeviceSim:
         R, M = len(self.req), w.n_machines
         self.loop = EventLoop()
         self.D = w.n_edge
-        # static data as Python lists (the hot loop indexes scalars)
-        self.coef = w.coef.tolist()
-        self.proc = w.proc_ms.tolist()
-        self.idle = w.idle_w.tolist()
-        self.active = w.active_w.tolist()
-        self.cap = (w.max_w - w.idle_w).tolist()
-        self.max_n = w.max_workloads.tolist()
-        self.mem = w.memory_mb.tolist()
-        self.vmem = w.variant_mem_mb.tolist()
-        self.vacc = w.variant_acc.tolist()
-        self.edge_v = w.edge_variant.tolist()
-        self.cloud_v = w.cloud_variant.tolist()
-        self.lan_tx = (w.payload_kb * 8.0 / w.lan_mbps).tolist()  # ms per task
-        self.wan_tx = (w.payload_kb * 8.0 / w.wan_mbps).tolist()
-        self.lan, self.wan = w.lan_ms, w.wan_ms
+        self.set_tables(w)  # the static tables as Python lists (the hot loops index scalars)
         self.arrival = self.req.arrival_ms.tolist()
         self.task = self.req.task.tolist()
         self.jitter = self.req.jitter.tolist()
