@@ -242,6 +242,19 @@ def _train_args(p: argparse.ArgumentParser) -> None:
             help="checkpoint folder, which must not exist or be empty "
             f"(default: runs/train-{name}__{{scenario}}__{{timestamp}}/)",
         )
+        a.add_argument(
+            "--executor",
+            choices=["local", "ray"],
+            default="local",
+            help="where environments step: in this process (local, the default) or in Ray "
+            "actors (ray; aset and ecsrl only); same checkpoint and curves",
+        )
+        a.add_argument("--workers", type=int, metavar="N", help="ray: rollout workers (default 1)")
+        a.add_argument(
+            "--address",
+            metavar="auto|HOST:PORT",
+            help="ray: an existing Ray cluster (default: start a local one for the run)",
+        )
         if spec.options is not None:
             a.add_argument(
                 "--budget",
@@ -300,6 +313,9 @@ def _train(args: argparse.Namespace) -> int:
             budget=getattr(args, "budget", None),
             resume=getattr(args, "resume", None),
             fields=fields,
+            executor=args.executor,
+            workers=args.workers,
+            address=args.address,
         ),
     )
     print(f"checkpoint written to {result.out_dir}/ ({result.info.get('wall_s')} s)")

@@ -49,6 +49,10 @@ class TrainOptions:
     budget: str | None = None
     resume: Path | None = None
     fields: dict[str, Any] = field(default_factory=dict)
+    #: ``"ray"``: rollout workers as Ray actors (aset, ecsrl; see :mod:`edgesched.rl.ray_vec`).
+    executor: str = "local"
+    workers: int | None = None
+    address: str | None = None
 
 
 @dataclass
@@ -90,13 +94,14 @@ def train(agent: str, scenario: str | None, options: TrainOptions) -> TrainResul
         )
     if not 0 <= options.seed <= MAX_SEED:
         raise ConfigError(f"--seed {options.seed}: expected a whole number from 0 to {MAX_SEED}.")
+    rollouts = _rollouts(agent, resumable, options)
     _validate_scenario(spec.world, name)
     default_out = Path("runs") / f"train-{agent}__{Path(name).stem}__{timestamp()}"
     kwargs: dict[str, Any] = {"seed": options.seed, "steps": options.steps, "log": options.log}
     if not resumable:
         out_dir = options.out or default_out
         with staged_output(out_dir) as staging:
-            info = spec.train(name, out=staging, **kwargs)
+            info = spec.train(name, out=staging, **kwargs, **rollouts)
             _write_record(staging, info)
         return TrainResult(out_dir=out_dir, info=info)
     resume = options.resume
@@ -117,6 +122,24 @@ def train(agent: str, scenario: str | None, options: TrainOptions) -> TrainResul
             _after_failure(out, own=own, existed=existed, exc=exc, agent=agent)
             raise
     return TrainResult(out_dir=out, info=info)
+
+
+def _rollouts(agent: str, resumable: bool, options: TrainOptions) -> dict[str, Any]:
+    """The trainer's executor options (none for the local default); a ConfigError for a
+    combination that does not apply (the worker count is checked by the trainer)."""
+    if options.executor not in ("local", "ray"):
+        raise ConfigError(f"--executor {options.executor!r}: expected local or ray.")
+    if options.executor == "local":
+        for flag, value in (("--workers", options.workers), ("--address", options.address)):
+            if value is not None:
+                raise ConfigError(f"{flag} applies to --executor ray (nothing was written).")
+        return {}
+    if resumable:
+        raise ConfigError(
+            f"--executor ray: not supported for {agent} yet (Ray rollout workers are built for "
+            "the Stable-Baselines3 agents, aset and ecsrl); train it with --executor local."
+        )
+    return {"executor": "ray", "workers": options.workers, "address": options.address}
 
 
 def _after_failure(out: Path, *, own: bool, existed: bool, exc: BaseException, agent: str) -> None:

@@ -79,12 +79,14 @@ def train_aset(
     seed: int = 0,
     n_envs: int = 4,
     log: Any = print,
+    **rollouts: Any,
 ) -> dict[str, Any]:
     """Train ASET with PPO; write ``aset.zip`` and the training curves
     (``logs/progress.csv``) into ``out``.
 
     Episodes draw lambda from {20, 40, 60, 80, 100} and the load from {constant, constant,
     fast, steady}, 600 s each. Returns what ``training.json`` holds.
+    ``rollouts`` (executor, workers, address) go to :func:`edgesched.rl.sb3.train`.
     """
     info = {
         "scenario": scenario,
@@ -114,4 +116,5 @@ def train_aset(
         metric="mean window success",
         window=2000,
         log=log,
+        **rollouts,
     )

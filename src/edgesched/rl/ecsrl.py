@@ -121,10 +121,12 @@ def train_ecsrl(
     seed: int = 0,
     n_envs: int = 4,
     log: Any = print,
+    **rollouts: Any,
 ) -> dict[str, Any]:
     """Train ECSRL with MaskablePPO and write ``ecsrl.zip`` and the training curves into ``out``.
 
     Returns what ``training.json`` holds.
+    ``rollouts`` (executor, workers, address) go to :func:`edgesched.rl.sb3.train`.
     """
     world = load(scenario)
     info = {
@@ -154,4 +156,5 @@ def train_ecsrl(
         metric="mean reward per request",
         window=5000,
         log=log,
+        **rollouts,
     )
