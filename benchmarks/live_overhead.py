@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 ECHO_APP = """
 import sys
@@ -39,7 +40,7 @@ app = FastAPI()
 async def echo(request: Request) -> Response:
     return Response(await request.body(), media_type="application/json")
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
-            access_log=False, http="httptools", loop="asyncio")
+            access_log=False)  # uvicorn defaults: httptools and uvloop when installed
 """
 
 
@@ -81,6 +82,19 @@ async def closed_loop(
 
     await asyncio.gather(*(one() for _ in range(conns)))
     return len(lat), lat, samples
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children (the gateway's workers)."""
+    p = psutil.Process(pid)
+    total = 0.0
+    for q in [p, *p.children(recursive=True)]:
+        try:
+            t = q.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system
+    return total
 
 
 def main() -> None:
@@ -141,15 +155,21 @@ def main() -> None:
         lat_gw: list[float] = []
         samples: list[bytes] = []
         window = args.seconds / args.rounds
+        cpu_echo = cpu_gw = 0.0
+        load_before = os.getloadavg()
         for _ in range(args.rounds):
+            c0 = cpu_seconds(echo.pid)
             n, lat, _s = asyncio.run(
                 closed_loop(echo_port, "/echo", body, window, args.connections)
             )
+            cpu_echo += cpu_seconds(echo.pid) - c0
             n_echo += n
             lat_echo += lat
+            c0 = cpu_seconds(gw.pid)
             n, lat, got = asyncio.run(
                 closed_loop(gw_port, "/v1/infer", body, window, args.connections)
             )
+            cpu_gw += cpu_seconds(gw.pid) - c0
             n_gw += n
             lat_gw += lat
             samples += got[: max(0, 2000 - len(samples))]
@@ -173,6 +193,11 @@ def main() -> None:
                     "echo_rps": n_echo / args.seconds,
                     "throughput_ratio": (n_gw / args.seconds) / (n_echo / args.seconds),
                     "sample_outcomes": {o: outcomes.count(o) for o in set(outcomes)},
+                    # server CPU per request (the gateway: with its worker processes)
+                    "echo_cpu_us_per_request": 1e6 * cpu_echo / max(n_echo, 1),
+                    "gateway_cpu_us_per_request": 1e6 * cpu_gw / max(n_gw, 1),
+                    "load_average_before": load_before,
+                    "load_average_after": os.getloadavg(),
                 }
             )
         )

@@ -179,11 +179,12 @@ class _Metrics:
         self.up = Gauge(
             "edgesched_worker_up", "Worker process ready (1) or not", ["device"], registry=r
         )
-        for name in machines:
-            for o in OUTCOMES:
-                self.requests.labels(o, name)
-        for o in OUTCOMES:
-            self.requests.labels(o, "none")
+        #: the counter of every (outcome, device), looked up once
+        self.by_outcome = {
+            (o, name): self.requests.labels(o, name)
+            for name in [*machines, "none"]
+            for o in OUTCOMES
+        }
 
 
 def available_cores() -> list[int]:
@@ -267,6 +268,7 @@ class LiveRuntime:
                 int(w.max_workloads[m]),
                 loop,
                 cpus,
+                frozenset(models[m]) if self.options.noop else frozenset(),
                 on_death=self._on_death,
                 on_ready=self._on_ready,
             )
@@ -652,7 +654,7 @@ class LiveRuntime:
         self.counts[rec.outcome] += 1
         self.records.append(rec)
         m = self.metrics
-        m.requests.labels(rec.outcome, rec.device or "none").inc()
+        m.by_outcome[rec.outcome, rec.device or "none"].inc()
         if rec.outcome in ("success", "late"):
             m.delay.observe(rec.total_ms)
         m.gateway.observe(rec.gateway_ms)

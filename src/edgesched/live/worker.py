@@ -49,6 +49,8 @@ class WorkerConfig:
         slots: concurrent inferences (the machine's workload limit).
         shm_name: the shared-memory block's name; ``slots x MAX_PAYLOAD`` bytes.
         cpus: cores to pin the process to (empty: no pinning).
+        inline: variants run in the thread that receives them instead of a pool thread (the
+            no-op model: microseconds a run, less than the hand-off to a thread costs).
     """
 
     name: str
@@ -56,6 +58,7 @@ class WorkerConfig:
     slots: int
     shm_name: str
     cpus: tuple[int, ...] = ()
+    inline: frozenset[str] = frozenset()
 
 
 def _summary(task: str, outputs: list[np.ndarray]) -> dict[str, float]:
@@ -133,6 +136,25 @@ def worker_main(cfg: WorkerConfig, conn: Connection) -> None:
         conn.send(("ready", os.getpid()))
     except OSError:  # the gateway went away while this worker started
         return
+    # answers finished while another thread was sending go out together in its next message
+    outbox: list[tuple[Any, ...]] = []
+    sending = [False]
+
+    def answer(msg: tuple[Any, ...]) -> None:
+        with lock:
+            outbox.append(msg)
+            if sending[0]:
+                return
+            sending[0] = True
+        while True:
+            with lock:
+                batch = outbox[:]
+                outbox.clear()
+                if not batch:
+                    sending[0] = False
+                    return
+            with contextlib.suppress(OSError):
+                conn.send(("answers", batch))
 
     def run(job: int, slot: int, variant: str, nbytes: int) -> None:
         start = time.monotonic()
@@ -144,8 +166,7 @@ def worker_main(cfg: WorkerConfig, conn: Connection) -> None:
             msg: tuple[Any, ...] = ("done", job, start, time.monotonic(), _summary(task, out))
         except Exception as exc:
             msg = ("error", job, start, time.monotonic(), f"{type(exc).__name__}: {exc}")
-        with lock, contextlib.suppress(OSError):
-            conn.send(msg)
+        answer(msg)
 
     pool = ThreadPoolExecutor(max_workers=cfg.slots, thread_name_prefix=cfg.name)
     try:
@@ -154,8 +175,12 @@ def worker_main(cfg: WorkerConfig, conn: Connection) -> None:
                 msg = conn.recv()
             except (EOFError, OSError):
                 break
-            if msg[0] == "run":
-                pool.submit(run, *msg[1:])
+            if msg[0] == "runs":  # the jobs the gateway submitted in one loop iteration
+                for job in msg[1]:
+                    if job[2] in cfg.inline:
+                        run(*job)
+                    else:
+                        pool.submit(run, *job)
             elif msg[0] == "stop":
                 break
     finally:
@@ -200,6 +225,7 @@ class WorkerHandle:
     failed_starts: int = field(init=False, default=0)
     _next_job: int = field(init=False, default=0)
     _was_ready: bool = field(init=False, default=False)
+    _outbox: list[tuple[int, int, str, int]] = field(init=False, default_factory=list)
 
     #: consecutive deaths before ready after which the worker is given up
     MAX_FAILED_STARTS = 3
@@ -212,10 +238,11 @@ class WorkerHandle:
         slots: int,
         loop: asyncio.AbstractEventLoop,
         cpus: tuple[int, ...] = (),
+        inline: frozenset[str] = frozenset(),
         **kw: Any,
     ) -> WorkerHandle:
         shm = SharedMemory(create=True, size=slots * MAX_PAYLOAD)
-        cfg = WorkerConfig(name, models, slots, shm.name, cpus)
+        cfg = WorkerConfig(name, models, slots, shm.name, cpus, inline)
         h = cls(cfg, loop, **kw)
         h.shm = shm
         h.free_slots = list(range(slots))
@@ -264,10 +291,18 @@ class WorkerHandle:
         self._next_job += 1
         job = Job(self.loop.create_future(), slot)
         self.jobs[job_id] = job
-        # a dead worker is noticed by the reader, which fails this job with the others
-        with contextlib.suppress(OSError):
-            self.conn.send(("run", job_id, slot, variant, n))
+        # the jobs submitted in one event-loop iteration go to the worker in one message
+        if not self._outbox:
+            self.loop.call_soon(self._flush)
+        self._outbox.append((job_id, slot, variant, n))
         return job
+
+    def _flush(self) -> None:
+        batch, self._outbox = self._outbox, []
+        # a dead worker is noticed by the reader, which fails these jobs with the others
+        if batch and self.conn is not None:
+            with contextlib.suppress(OSError):
+                self.conn.send(("runs", batch))
 
     def _release(self, job: Job) -> None:
         self.free_slots.append(job.slot)
@@ -279,12 +314,13 @@ class WorkerHandle:
             while conn.poll():
                 msg = conn.recv()
                 kind = msg[0]
-                if kind in ("done", "error"):
-                    job = self.jobs.pop(msg[1], None)
-                    if job is not None:
-                        self._release(job)
-                        if not job.future.done():
-                            job.future.set_result((kind, msg[2], msg[3], msg[4]))
+                if kind == "answers":
+                    for kind, job_id, start, end, detail in msg[1]:
+                        job = self.jobs.pop(job_id, None)
+                        if job is not None:
+                            self._release(job)
+                            if not job.future.done():
+                                job.future.set_result((kind, start, end, detail))
                 elif kind == "ready":
                     self.ready.set()
                     self._was_ready = True
@@ -307,6 +343,7 @@ class WorkerHandle:
         self.ready.clear()
         jobs = list(self.jobs.values())
         self.jobs.clear()
+        self._outbox.clear()
         self.free_slots = list(range(self.cfg.slots))
         if self.on_death is not None and not self.stopping:
             self.on_death(self, jobs)
