@@ -314,10 +314,17 @@ def _loop_factory() -> Any:
 
 
 def run_server(
-    runtime: LiveRuntime, sock: socket.socket, *, announce: Any = None, drain_s: float = 30.0
+    runtime: Any,
+    sock: socket.socket,
+    *,
+    announce: Any = None,
+    drain_s: float = 30.0,
+    app: FastAPI | None = None,
 ) -> None:
     """Start the runtime's workers, serve its app on ``sock`` until SIGTERM or SIGINT, then
-    let the requests in flight finish (at most ``drain_s``) and stop every worker.
+    let the requests in flight finish (at most ``drain_s``) and stop every worker. ``runtime``
+    is a :class:`LiveRuntime` or a :class:`~edgesched.live.streams.StreamRuntime` (with its
+    ``app``, :func:`~edgesched.live.streams.create_streams_app`).
 
     Raises:
         ConfigError: the workers could not start (nothing is left running).
@@ -326,7 +333,8 @@ def run_server(
 
     import uvicorn
 
-    app = create_app(runtime, manage=False)
+    if app is None:
+        app = create_app(runtime, manage=False)
     config = uvicorn.Config(
         app,
         log_level="warning",

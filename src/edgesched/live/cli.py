@@ -124,13 +124,14 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "scenario",
         help="a device-setting preset (live-host, ecsrl-17k) or a "
-        "scenario YAML file with `setting: devices`",
+        "scenario YAML file with `setting: devices`; or a streams preset (live-streams) or file",
     )
     p.add_argument(
         "--scheduler",
-        default="fastest-expected",
-        help="the scheduler that decides every request: a baseline or ecsrl "
-        "(default: fastest-expected)",
+        default=None,
+        help="the scheduler that decides every request: a device-setting baseline or ecsrl "
+        "(default: fastest-expected); for a streams scenario a static policy or aset, which "
+        "picks the policy per window (default: fastest)",
     )
     p.add_argument(
         "--checkpoint",
@@ -163,17 +164,28 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from edgesched.experiments.worlds import resolve
     from edgesched.live.app import bind, run_server
-    from edgesched.live.runtime import LiveRuntime
-    from edgesched.live.scenarios import load_world
 
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port {args.port}: expected 0..65535.")
+    world_name = resolve(str(args.scenario)).world
+    if world_name == "streams":
+        return _serve_streams(args)
+    if world_name != "devices":
+        raise ConfigError(
+            f"{args.scenario}: a {world_name} scenario; the live runtime serves the devices "
+            "and streams settings."
+        )
+    from edgesched.live.runtime import LiveRuntime
+    from edgesched.live.scenarios import load_world
+
     world = load_world(
         args.scenario, profile=args.profile, rate_per_min=args.lam, duration_s=args.duration
     )
     from edgesched.live.scenarios import make_scheduler
 
+    args.scheduler = args.scheduler or "fastest-expected"
     scheduler = make_scheduler(args.scheduler, args.checkpoint)
     if hasattr(scheduler, "check_world"):
         scheduler.check_world(world)
@@ -182,18 +194,58 @@ def _serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise ConfigError(f"--host {args.host} --port {args.port}: cannot listen: {exc}.") from None
     runtime = LiveRuntime(world, scheduler, _options(args))
+    run_server(
+        runtime,
+        sock,
+        announce=_announcer(args, world.name, world.n_machines),
+        drain_s=args.drain,
+    )
+    return 0
 
+
+def _announcer(args: argparse.Namespace, name: str, workers: int) -> Callable[..., None]:
     def announce(addr: tuple[Any, ...]) -> None:
         host, port = addr[0], addr[1]
         print(
-            f"edgesched live: {world.name} with {args.scheduler} on http://{host}:{port}/ "
-            f"({world.n_machines} workers; status page at /, metrics at /metrics)",
+            f"edgesched live: {name} with {args.scheduler} on http://{host}:{port}/ "
+            f"({workers} workers; metrics at /metrics)",
             flush=True,
         )
         if args.port_file is not None:
             args.port_file.write_text(str(port), encoding="utf-8")
 
-    run_server(runtime, sock, announce=announce, drain_s=args.drain)
+    return announce
+
+
+def _serve_streams(args: argparse.Namespace) -> int:
+    """`serve` of a streams scenario: a static policy or ASET routes the streams."""
+    from edgesched.live.app import bind, run_server
+    from edgesched.live.streams import StreamRuntime, create_streams_app, make_stream_scheduler
+
+    if args.profile is not None:
+        raise ConfigError(
+            "--profile applies to device-setting scenarios; a streams scenario takes its "
+            "processing times from its data section (data.processing)."
+        )
+    if args.lam is not None and not 0 <= args.lam <= 10_000:
+        raise ConfigError(f"--lambda {args.lam}: expected clients per minute in [0, 10000].")
+    from edgesched.dispatch.streams.scenario import load
+
+    world = load(args.scenario, lam=args.lam, duration_s=args.duration)
+    args.scheduler = args.scheduler or "fastest"
+    scheduler = make_stream_scheduler(args.scheduler, args.checkpoint, world)
+    try:
+        sock = bind(args.host, args.port)
+    except OSError as exc:
+        raise ConfigError(f"--host {args.host} --port {args.port}: cannot listen: {exc}.") from None
+    runtime = StreamRuntime(world, scheduler, _options(args))
+    run_server(
+        runtime,
+        sock,
+        announce=_announcer(args, world.name, world.n_acc),
+        drain_s=args.drain,
+        app=create_streams_app(runtime, manage=False),
+    )
     return 0
 
 
