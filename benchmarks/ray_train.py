@@ -1,19 +1,25 @@
 """Training throughput, local vs Ray rollout workers (JSON on stdout).
 
-Usage: python benchmarks/ray_train.py [--agent aset] [--steps 8192] [--seed 0]
+Usage: python benchmarks/ray_train.py [--agent aset|ecsrl|tapfinger] [--steps N] [--seed 0]
 
 Runs `edgesched train AGENT --steps N` three times: local, ``--executor ray --workers 1`` and
-``--workers 2`` (4 environments each, as the trainer's default). ``learn_steps_per_s`` is steps
-over the training loop's wall time (``wall_s`` of ``training.json``: rollouts and PPO updates);
-``total_s`` also counts building the environments and starting and stopping Ray's local
-cluster, as the command does. ``identical`` says whether each Ray run's policy weights match
-the local run's.
+``--workers 2``, with the trainer's default environments (aset, ecsrl: 4; tapfinger: 16
+worlds). ``learn_steps_per_s`` is steps over the training loop's wall time (rollouts and
+updates); ``learn_decisions_per_s`` counts decisions: one per step for aset and ecsrl, one per
+agent that had a task to place for tapfinger (``progress.decisions``). ``total_s`` also counts
+building the environments and starting and stopping Ray's local cluster, as the command does.
+``identical`` says whether each Ray run's weights match the local run's (tapfinger: the whole
+checkpoint, optimizer and generators included, wall time aside). ``load_avg`` is the 1-minute
+load average before and after each run (the machine is shared).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import statistics
 import tempfile
 import time
 import zipfile
@@ -23,46 +29,104 @@ from typing import Any
 from edgesched.experiments.train import TrainOptions, train
 from edgesched.rl.sb3 import WEIGHTS
 
+#: Default steps per agent: about 20-40 s of local training on a 2-core machine.
+STEPS = {"aset": 8192, "ecsrl": 8192, "tapfinger": 4096}
+
+
+def tapfinger_state(out: Path) -> list[Any]:
+    """The checkpoint without wall time, flattened to comparable values."""
+    import torch
+
+    def flat(x: Any) -> Any:
+        if isinstance(x, torch.Tensor):
+            return (str(x.dtype), tuple(x.shape), x.numpy().tobytes())
+        if isinstance(x, dict):
+            return [(k, flat(v)) for k, v in sorted(x.items(), key=lambda kv: str(kv[0]))]
+        if isinstance(x, list | tuple):
+            return [flat(v) for v in x]
+        if isinstance(x, float) and math.isnan(x):
+            return "nan"  # no evaluation yet: nan on both sides
+        return x
+
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
+    ckpt["progress"].pop("wall_s", None)
+    return flat(ckpt)
+
 
 def run(agent: str, steps: int, seed: int, out: Path, **rollouts: Any) -> dict[str, Any]:
+    load_before = os.getloadavg()[0]
     start = time.perf_counter()
     result = train(
         agent, None, TrainOptions(steps=steps, seed=seed, out=out, log=lambda _: None, **rollouts)
     )
     total = time.perf_counter() - start
-    with zipfile.ZipFile(out / f"{agent}.zip") as zf:
-        weights = zf.read(WEIGHTS)
-    wall = float(result.info["wall_s"])
+    if agent == "tapfinger":
+        progress = result.info["progress"]
+        wall, done, decisions = progress["wall_s"], progress["steps"], progress["decisions"]
+        state = tapfinger_state(out)
+    else:
+        wall, done, decisions = float(result.info["wall_s"]), steps, steps
+        with zipfile.ZipFile(out / f"{agent}.zip") as zf:
+            state = zf.read(WEIGHTS)
     return {
-        "learn_s": wall,
-        "learn_steps_per_s": round(steps / wall, 1) if wall else None,
+        "learn_s": round(wall, 2),
+        "steps": done,
+        "learn_steps_per_s": round(done / wall, 1) if wall else None,
+        "learn_decisions_per_s": round(decisions / wall, 1) if wall else None,
         "total_s": round(total, 2),
-        "weights": weights,
+        "load_avg": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "state": state,
     }
+
+
+#: The runs compared: name and executor options.
+RUNS: dict[str, dict[str, Any]] = {
+    "local": {},
+    "ray_1_worker": {"executor": "ray", "workers": 1},
+    "ray_2_workers": {"executor": "ray", "workers": 2},
+}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--agent", default="aset", choices=["aset", "ecsrl"])
-    ap.add_argument("--steps", type=int, default=8192)
+    ap.add_argument("--agent", default="aset", choices=sorted(STEPS))
+    ap.add_argument("--steps", type=int, help="default: 8192 (aset, ecsrl), 4096 (tapfinger)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs of each, interleaved (local, ray 1, ray 2, local, ...); the rates reported "
+        "are the medians, every run's in 'runs'",
+    )
     args = ap.parse_args()
+    args.steps = args.steps or STEPS[args.agent]
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in RUNS}
     with tempfile.TemporaryDirectory() as tmp:
-        results = {
-            "local": run(args.agent, args.steps, args.seed, Path(tmp) / "local"),
-            "ray_1_worker": run(
-                args.agent, args.steps, args.seed, Path(tmp) / "r1", executor="ray", workers=1
-            ),
-            "ray_2_workers": run(
-                args.agent, args.steps, args.seed, Path(tmp) / "r2", executor="ray", workers=2
-            ),
+        for r in range(args.repeat):
+            for name, rollouts in RUNS.items():
+                out = Path(tmp) / f"{name}-{r}"
+                runs[name].append(run(args.agent, args.steps, args.seed, out, **rollouts))
+    base = runs["local"][0]["state"]
+    results: dict[str, Any] = {}
+    for name, done in runs.items():
+        summary: dict[str, Any] = {
+            key: statistics.median(d[key] for d in done)
+            for key in ("learn_s", "learn_steps_per_s", "learn_decisions_per_s", "total_s")
         }
-    base = results["local"].pop("weights")
-    for name in ("ray_1_worker", "ray_2_workers"):
-        results[name]["identical"] = results[name].pop("weights") == base
+        summary["identical"] = all(d.pop("state") == base for d in done)
+        summary["runs"] = done
+        results[name] = summary
     print(
         json.dumps(
-            {"agent": args.agent, "steps": args.steps, "seed": args.seed, "n_envs": 4, **results},
+            {
+                "agent": args.agent,
+                "steps": args.steps,
+                "seed": args.seed,
+                "n_envs": 16 if args.agent == "tapfinger" else 4,
+                "cpus": os.cpu_count(),
+                **results,
+            },
             indent=2,
         )
     )

@@ -247,7 +247,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
             choices=["local", "ray"],
             default="local",
             help="where environments step: in this process (local, the default) or in Ray "
-            "actors (ray; aset and ecsrl only); same checkpoint and curves",
+            "actors (ray); same checkpoint and curves",
         )
         a.add_argument("--workers", type=int, metavar="N", help="ray: rollout workers (default 1)")
         a.add_argument(

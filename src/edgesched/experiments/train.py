@@ -49,7 +49,8 @@ class TrainOptions:
     budget: str | None = None
     resume: Path | None = None
     fields: dict[str, Any] = field(default_factory=dict)
-    #: ``"ray"``: rollout workers as Ray actors (aset, ecsrl; see :mod:`edgesched.rl.ray_vec`).
+    #: ``"ray"``: rollout workers as Ray actors (:mod:`edgesched.rl.ray_vec`; TapFinger's:
+    #: :mod:`edgesched.rl.tapfinger.ray_worlds`).
     executor: str = "local"
     workers: int | None = None
     address: str | None = None
@@ -94,7 +95,7 @@ def train(agent: str, scenario: str | None, options: TrainOptions) -> TrainResul
         )
     if not 0 <= options.seed <= MAX_SEED:
         raise ConfigError(f"--seed {options.seed}: expected a whole number from 0 to {MAX_SEED}.")
-    rollouts = _rollouts(agent, resumable, options)
+    rollouts = _rollouts(options)
     _validate_scenario(spec.world, name)
     default_out = Path("runs") / f"train-{agent}__{Path(name).stem}__{timestamp()}"
     kwargs: dict[str, Any] = {"seed": options.seed, "steps": options.steps, "log": options.log}
@@ -115,7 +116,13 @@ def train(agent: str, scenario: str | None, options: TrainOptions) -> TrainResul
         existed = out.exists()
         try:
             info = spec.train(
-                name, out=out, budget=options.budget, resume=resume, **kwargs, **options.fields
+                name,
+                out=out,
+                budget=options.budget,
+                resume=resume,
+                **kwargs,
+                **rollouts,
+                **options.fields,
             )
             _write_record(out, info)
         except BaseException as exc:
@@ -124,7 +131,7 @@ def train(agent: str, scenario: str | None, options: TrainOptions) -> TrainResul
     return TrainResult(out_dir=out, info=info)
 
 
-def _rollouts(agent: str, resumable: bool, options: TrainOptions) -> dict[str, Any]:
+def _rollouts(options: TrainOptions) -> dict[str, Any]:
     """The trainer's executor options (none for the local default); a ConfigError for a
     combination that does not apply (the worker count is checked by the trainer)."""
     if options.executor not in ("local", "ray"):
@@ -134,11 +141,9 @@ def _rollouts(agent: str, resumable: bool, options: TrainOptions) -> dict[str, A
             if value is not None:
                 raise ConfigError(f"{flag} applies to --executor ray (nothing was written).")
         return {}
-    if resumable:
-        raise ConfigError(
-            f"--executor ray: not supported for {agent} yet (Ray rollout workers are built for "
-            "the Stable-Baselines3 agents, aset and ecsrl); train it with --executor local."
-        )
+    from edgesched.rl.ray_vec import import_ray
+
+    import_ray()  # not installed: a ConfigError naming the extra, before anything is written
     return {"executor": "ray", "workers": options.workers, "address": options.address}
 
 

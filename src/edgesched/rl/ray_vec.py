@@ -31,12 +31,14 @@ EXECUTORS = ("local", "ray")
 
 
 def import_ray() -> Any:
-    """The ray module, or a ConfigError saying how to install it."""
+    """The ray module, or a ConfigError saying how to install it (Ray is the optional extra
+    ``edgesched[ray]``; the rest of edgesched never imports it)."""
     try:
         import ray
     except ImportError:
         raise ConfigError(
-            "--executor ray: Ray is not installed; install it with `pip install 'ray>=2.9'`."
+            "--executor ray: Ray is not installed; it is an optional extra of edgesched: "
+            "pip install 'edgesched[ray]' (or pip install 'ray>=2.9')."
         ) from None
     return ray
 
@@ -111,6 +113,28 @@ def _concat(parts: list[Any]) -> Any:
     return np.concatenate(parts)
 
 
+def connect(workers: int, address: str | None) -> bool:
+    """Connect this process to Ray unless it is already: to the cluster at ``address``, or
+    to a local cluster of ``workers`` CPUs started now. True when this call started or joined
+    it (the caller then shuts it down when done); a ConfigError when it cannot connect."""
+    ray = import_ray()
+    if ray.is_initialized():
+        return False
+    try:
+        if address is None:
+            ray.init(
+                num_cpus=workers,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+        else:
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise ConfigError(f"--address {address}: cannot connect to a Ray cluster: {exc}") from None
+    return True
+
+
 def make_ray_vec_env(
     env_fns: Sequence[Callable[[], Any]], workers: int, address: str | None = None
 ) -> Any:
@@ -120,23 +144,7 @@ def make_ray_vec_env(
     from stable_baselines3.common.vec_env import VecEnv
 
     ray = import_ray()
-    started = False
-    if not ray.is_initialized():
-        try:
-            if address is None:
-                ray.init(
-                    num_cpus=workers,
-                    include_dashboard=False,
-                    log_to_driver=False,
-                    configure_logging=False,
-                )
-            else:
-                ray.init(address=address, log_to_driver=False, configure_logging=False)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise ConfigError(
-                f"--address {address}: cannot connect to a Ray cluster: {exc}"
-            ) from None
-        started = True
+    started = connect(workers, address)
 
     class RayVecEnv(VecEnv):
         """The environments of ``env_fns`` in Ray actors (see the module docstring)."""

@@ -26,7 +26,7 @@ import csv
 import dataclasses
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from edgesched.rl.tapfinger.checkpoint import load_checkpoint, save_checkpoint
 from edgesched.rl.tapfinger.config import TrainConfig
 from edgesched.rl.tapfinger.graph import Graph, build_graph, collate
 from edgesched.rl.tapfinger.network import NetConfig, TapFingerNet, ValueNorm, act, evaluate
-from edgesched.rl.tapfinger.vec import VecWorlds
+from edgesched.rl.tapfinger.vec import VecWorlds, Worlds
 
 
 def net_config(lay: Layout, cfg: TrainConfig) -> NetConfig:
@@ -153,12 +153,18 @@ class Logger:
 
 
 def train(
-    cfg: TrainConfig, out: Path, resume: Path | None = None, progress_bar: bool | None = None
+    cfg: TrainConfig,
+    out: Path,
+    resume: Path | None = None,
+    progress_bar: bool | None = None,
+    worlds: Callable[[TrainConfig, np.random.Generator], Worlds] | None = None,
 ) -> Path:
     """Train TapFinger (or a variant) and return the path of the last checkpoint.
 
     Checkpoints go to ``out/checkpoint.pt`` (the latest) every ``checkpoint_every`` updates and
-    at the end; ``out/progress.csv`` gets one row per update.
+    at the end; ``out/progress.csv`` gets one row per update. ``worlds`` makes the training
+    worlds from the config and the run's generator (default: a local :class:`VecWorlds`;
+    :mod:`edgesched.rl.tapfinger.ray_worlds` puts them in Ray actors, with the same result).
     """
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -197,7 +203,10 @@ def train(
             ) from None
     out.mkdir(parents=True, exist_ok=True)
     logger = Logger(out, resume is not None)
-    vec = VecWorlds(cfg.scenario, cfg.num_envs, rng=np_rng, tasks=cfg.tasks, mode=cfg.mode)
+    if worlds is not None:
+        vec: Worlds = worlds(cfg, np_rng)
+    else:
+        vec = VecWorlds(cfg.scenario, cfg.num_envs, rng=np_rng, tasks=cfg.tasks, mode=cfg.mode)
     E, N, T, R = cfg.num_envs, lay.N, cfg.rollout, lay.R
     start_wall = time.perf_counter()
     wall0 = float(prog["wall_s"])
@@ -399,12 +408,17 @@ def train_tapfinger(
     log: Any = print,
     budget: str | None = None,
     resume: Path | None = None,
+    executor: str = "local",
+    workers: int | None = None,
+    address: str | None = None,
     **fields: Any,
 ) -> dict[str, Any]:
     """`edgesched train tapfinger`: train for ``budget`` (default 30 minutes unless ``steps``)
     into ``out``, which receives checkpoints while training goes so that an interrupted run
     can be continued with ``resume`` (the checkpoint's configuration is kept; ``fields``
     other than the budget must then match it). ``fields`` are :class:`TrainConfig` fields.
+    ``executor="ray"`` steps the worlds in ``workers`` Ray actors (on the cluster at
+    ``address``, else a local one): :mod:`edgesched.rl.tapfinger.ray_worlds`.
 
     Returns what ``training.json`` records.
 
@@ -413,6 +427,7 @@ def train_tapfinger(
     """
     from edgesched.core.errors import ConfigError
     from edgesched.placement.scenario import load_scenario
+    from edgesched.rl.ray_vec import check_workers
     from edgesched.rl.tapfinger.network import VARIANTS
 
     sc, _ = load_scenario(scenario)
@@ -452,10 +467,20 @@ def train_tapfinger(
         cfg = TrainConfig(
             **{**fields, "scenario": scenario, "seed": seed, "steps": steps, "budget_s": budget_s}
         )
+    n_workers = check_workers(executor, workers, cfg.num_envs)
     log(f"training tapfinger ({cfg.variant}) on {sc.name} into {out}/")
     start = time.perf_counter()
-    path = train(cfg, out, resume=resume)
-    return {
+    if n_workers is not None:
+        from edgesched.rl.tapfinger.ray_worlds import RayRollouts
+
+        rollouts = RayRollouts(n_workers, address)
+        try:
+            path = train(cfg, out, resume=resume, worlds=rollouts.worlds)
+        finally:
+            rollouts.close()
+    else:
+        path = train(cfg, out, resume=resume)
+    record = {
         "agent": "tapfinger",
         "scenario": sc.name,
         "variant": cfg.variant,
@@ -464,3 +489,6 @@ def train_tapfinger(
         "progress": load_checkpoint(path)["progress"],
         "config": dataclasses.asdict(cfg),
     }
+    if n_workers is not None:
+        record["rollouts"] = {"executor": "ray", "workers": n_workers}
+    return record

@@ -7,6 +7,7 @@ that (the ``compare`` seeds) are never trained on.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -15,6 +16,25 @@ from edgesched.placement.sim import Decision
 from edgesched.rl.tapfinger.graph import Graph, build_graph
 
 TRAIN_SEED_BASE = 1_000_000
+
+
+def train_seed(rng: np.random.Generator) -> int:
+    """The next training world's seed, drawn from ``rng``."""
+    return int(rng.integers(TRAIN_SEED_BASE, 2**31 - 1))
+
+
+class Worlds(Protocol):
+    """What the trainer steps: :class:`VecWorlds`, or its worlds in Ray actors
+    (:mod:`edgesched.rl.tapfinger.ray_worlds`)."""
+
+    #: Episodes ended since the trainer last emptied it: ``return`` and ``mean_jct`` each.
+    finished: list[dict[str, float]]
+
+    def graphs(self) -> list[Graph]: ...
+
+    def step(
+        self, graphs: list[Graph], slot: np.ndarray, alloc: np.ndarray, p_task: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
 
 
 class VecWorlds:
@@ -29,8 +49,14 @@ class VecWorlds:
         *,
         tasks: int | None = None,
         mode: str | None = None,
+        cores: Sequence[Episode] | None = None,
     ) -> None:
-        self.cores = [Episode.build(scenario, tasks=tasks, mode=mode) for _ in range(n)]
+        """``cores``: the ``n`` episodes, built already (then ``scenario``, ``tasks`` and
+        ``mode`` are not read)."""
+        if cores is not None:
+            self.cores = list(cores)
+        else:
+            self.cores = [Episode.build(scenario, tasks=tasks, mode=mode) for _ in range(n)]
         self.lay = self.cores[0].lay
         self.rng = rng
         self.fixed = list(seeds) if seeds is not None else None
@@ -43,7 +69,7 @@ class VecWorlds:
         if self.fixed is not None:
             return self.fixed[i]
         assert self.rng is not None
-        return int(self.rng.integers(TRAIN_SEED_BASE, 2**31 - 1))
+        return train_seed(self.rng)
 
     def graphs(self) -> list[Graph]:
         return [build_graph(core.sim, self.lay) for core in self.cores if core.sim is not None]
