@@ -38,6 +38,7 @@ from edgesched.core.errors import ConfigError
 from edgesched.core.registry import Registry
 from edgesched.experiments.backend import Prepared
 from edgesched.experiments.runner import run_cells
+from edgesched.rl.ray_vec import import_ray
 
 #: Retries of a Ray task whose worker process or node was lost.
 RAY_MAX_RETRIES = 3
@@ -140,16 +141,6 @@ def _ray_cell(fn: Callable[..., Any], *args: Any) -> Any:
     return fn(*[a.materialise() if isinstance(a, PortablePrepared) else a for a in args])
 
 
-def _import_ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError(
-            "--executor ray: Ray is not installed; install it with `pip install 'ray>=2.9'`."
-        ) from None
-    return ray
-
-
 class RayExecutor:
     """Every cell as a Ray task (see the module docstring).
 
@@ -161,6 +152,7 @@ class RayExecutor:
     """
 
     def __init__(self, address: str | None = None, max_retries: int = RAY_MAX_RETRIES) -> None:
+        import_ray()  # not installed: a ConfigError naming the extra, before any work
         self.address = address
         self.max_retries = max_retries
 
@@ -176,7 +168,7 @@ class RayExecutor:
     ) -> list[Any]:
         if jobs is not None and jobs < 1:
             raise ValueError(f"jobs must be >= 1, got {jobs}")
-        ray = _import_ray()
+        ray = import_ray()
         started = False
         if not ray.is_initialized():
             if self.address is None:
