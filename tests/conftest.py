@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,3 +61,15 @@ def tiny() -> PlacementScenario:
 @pytest.fixture
 def tiny_yaml() -> Path:
     return DATA / "tiny.yaml"
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[Any]:
+    """The ray module, connected to one local cluster for the whole test session (started by
+    the first test that needs it, as the issue asks: 2 CPUs, no dashboard); the code under
+    test finds it connected and leaves it running. Without the ``ray`` extra, the tests that
+    use it are skipped (nothing else needs Ray; tests/test_without_ray.py checks that)."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()

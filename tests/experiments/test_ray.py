@@ -30,13 +30,12 @@ METADATA = ("command", "created", "git_commit")
 
 
 @pytest.fixture(scope="module", autouse=True)
-def cluster() -> Any:
-    """One local Ray cluster for the module; this module's functions travel by value (the
-    workers cannot import the test modules)."""
+def cluster(ray_cluster: Any) -> Any:
+    """The session's Ray cluster; this module's functions travel by value (the workers
+    cannot import the test modules)."""
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield
-    ray.shutdown()
+    ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
 
 
 def same_results(a: Path, b: Path) -> None:

@@ -148,9 +148,14 @@ def test_dry_run_prints_count_and_estimate(tmp_path: Path, capsys: Any) -> None:
 # ----------------------------------------------------------------------------- Ray
 
 
+#: The marker file of :func:`kill_once` (set by the test; travels with the function, which
+#: this module's by-value pickling ships to the workers with the globals it reads).
+MARKER = ""
+
+
 def kill_once(world: str, prepared: Any, scheduler: str, seed: int, cache: Any) -> Any:
     """Kill this Ray worker the first time (no marker yet), then run the cell."""
-    marker = os.environ["EDGESCHED_TEST_MARKER"]
+    marker = MARKER
     if not os.path.exists(marker):
         Path(marker).write_text("killed")
         os.kill(os.getpid(), signal.SIGKILL)
@@ -158,27 +163,21 @@ def kill_once(world: str, prepared: Any, scheduler: str, seed: int, cache: Any) 
 
 
 def test_ray_sweep_with_a_killed_worker_gives_the_same_table(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ray_cluster: Any
 ) -> None:
     """On Ray, with one worker killed mid-sweep, every cell completes (retried) and the table
     is byte-identical to the local executor's."""
-    ray = pytest.importorskip("ray")
     spec = spec_file(tmp_path)
     run_sweep(spec, tmp_path / "local", jobs=1, progress=False)
     marker = tmp_path / "killed"
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        configure_logging=False,
-        runtime_env={"env_vars": {"EDGESCHED_TEST_MARKER": str(marker)}},
-    )
+    module = sys.modules[__name__]
+    monkeypatch.setattr(module, "MARKER", str(marker))
+    monkeypatch.setattr(sweep_mod, "sweep_cell", kill_once)
+    ray_cluster.cloudpickle.register_pickle_by_value(module)
     try:
-        monkeypatch.setattr(sweep_mod, "sweep_cell", kill_once)
         result = run_sweep(spec, tmp_path / "ray", executor="ray", progress=False)
     finally:
-        ray.shutdown()
+        ray_cluster.cloudpickle.unregister_pickle_by_value(module)
     assert marker.read_text() == "killed"
     assert (result.ran, result.failed) == (16, [])
     local = (tmp_path / "local" / "results.csv").read_bytes()

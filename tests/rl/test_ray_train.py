@@ -25,11 +25,9 @@ WALL = {"time/fps", "time/time_elapsed"}
 
 
 @pytest.fixture(scope="module", autouse=True)
-def cluster() -> Any:
-    """One local Ray cluster for the module (the trainer uses it and leaves it running)."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()
+def cluster(ray_cluster: Any) -> Any:
+    """The session's Ray cluster (the trainer finds it connected and leaves it running)."""
+    return ray_cluster
 
 
 def weights(path: Path) -> tuple[bytes, bytes]:
