@@ -404,7 +404,33 @@ def write_outputs(p: SweepPlan, out: Path) -> list[dict[str, Any]]:
         w.writerows(rows)
     if rows:
         plot_sweep(out / "plots", rows, p.fields, p.metrics)
+    write_record(p, out)
     return rows
+
+
+def write_record(p: SweepPlan, out: Path) -> None:
+    """``sweep.json``: the sweep file as read, the planned cell count, each point's full
+    scenario configuration and the run's metadata (version, commit), for `edgesched report`."""
+    from edgesched.experiments.output import json_safe, run_metadata, write_json
+
+    configs: list[dict[str, Any]] = []
+    seen: list[dict[str, Any]] = []
+    for c in p.cells:
+        if c.point not in seen:
+            seen.append(c.point)
+            model = getattr(c.prepared.world, "scenario", c.prepared.world)
+            configs.append({"point": c.point, "config": model.model_dump(mode="json")})
+    record = {
+        "world": p.world,
+        "spec": p.spec.model_dump(mode="json"),
+        "fields": p.fields,
+        "metrics": p.metrics,
+        "cells": len(p.cells),
+        "seeds": p.spec.seed_list(),
+        "configs": configs,
+        **run_metadata(),
+    }
+    write_json(out / "sweep.json", json_safe(record))
 
 
 def plot_sweep(
