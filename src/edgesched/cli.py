@@ -449,6 +449,104 @@ def _sweep(args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
+# ----------------------------------------------------------------------------- reproduce
+
+
+def _reproduce_args(p: argparse.ArgumentParser) -> None:
+    from edgesched.experiments.reproduce import PAPERS
+
+    p.add_argument(
+        "paper",
+        choices=PAPERS.names(),
+        help="the paper whose headline claims to reproduce: "
+        + "; ".join(f"{n}, {PAPERS.description(n)}" for n in PAPERS.names()),
+    )
+    size = p.add_mutually_exclusive_group()
+    size.add_argument(
+        "--quick",
+        action="store_true",
+        help="fewer seeds, shorter runs and short trainings: a few minutes on a laptop "
+        "(default: the paper's seeds and sizes)",
+    )
+    size.add_argument(
+        "--size",
+        choices=["full", "quick", "smoke"],
+        help="full (default), quick (= --quick) or smoke (one seed, the smallest runs: for tests)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="results folder; an interrupted run's folder is continued "
+        "(default: runs/reproduce-{paper}-{size}__{timestamp}/)",
+    )
+    p.add_argument("--jobs", type=int, metavar="N", help="worker processes or Ray CPUs")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    _executor_args(p)
+
+
+@command(
+    "reproduce",
+    "run every experiment behind a paper's headline claims; claims table with verdicts, "
+    "figures, HTML report",
+    _reproduce_args,
+)
+def _reproduce(args: argparse.Namespace) -> int:
+    from edgesched.experiments.reproduce import claims_table
+    from edgesched.experiments.reproduce.runner import reproduce
+
+    _check_jobs(args.jobs)
+    size = args.size or ("quick" if args.quick else "full")
+    result = reproduce(
+        args.paper,
+        size=size,
+        out=args.out,
+        executor=args.executor,
+        address=args.address,
+        jobs=args.jobs,
+        progress=False if args.no_progress else None,
+    )
+    print(claims_table(result.claims))
+    print(f"\nclaims, figures and report.html written to {result.out_dir}/ ({result.wall_s:.0f} s)")
+    return 0
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def _report_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "folders",
+        nargs="+",
+        type=Path,
+        metavar="RUN_DIR",
+        help="results folders of compare, sweep, reproduce or loadtest",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="the HTML file (default: RUN_DIR/report.html for one folder, report.html here "
+        "for several)",
+    )
+
+
+@command(
+    "report",
+    "one self-contained HTML page (tables, figures, configuration, version) of results folders",
+    _report_args,
+)
+def _report(args: argparse.Namespace) -> int:
+    from edgesched.experiments.report import write_report
+
+    out = args.out or (
+        args.folders[0] / "report.html" if len(args.folders) == 1 else Path("report.html")
+    )
+    write_report(list(args.folders), out)
+    print(f"report written to {out}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- live runtime
 
 from edgesched.live.cli import register as _register_live  # noqa: E402
