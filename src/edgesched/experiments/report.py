@@ -104,11 +104,7 @@ def kind_of(folder: Path) -> str:
                     )
             return "loadtest"
         if isinstance(data, dict) and isinstance(data.get("schedulers"), dict):
-            if not (folder / "results.csv").is_file():
-                raise ConfigError(
-                    f"{folder}: a compare folder without results.csv; the folder is partial."
-                )
-            return "compare"
+            return "compare"  # compare writes summary.json last, in a staged folder
         raise ConfigError(
             f"{summary}: not the summary of a compare or loadtest run (no 'schedulers' or "
             "'sent' field)."
@@ -120,9 +116,10 @@ def kind_of(folder: Path) -> str:
                 "(rerun it with the same --out)."
             )
         return "sweep"
-    if (folder / "results.csv").is_file():
+    results = sorted(p.name for p in folder.glob("results.*"))
+    if results:
         raise ConfigError(
-            f"{folder}: results.csv without summary.json; the folder is partial (or not made "
+            f"{folder}: {results[0]} without summary.json; the folder is partial (or not made "
             "by edgesched)."
         )
     raise ConfigError(
