@@ -5,7 +5,11 @@
 - decision_ms: wall time of one decision round (graph view built, one forward pass, the
   decisions of every cluster) of the shipped synthetic-3 model on one CPU thread, at 3
   clusters (synthetic-3) and 6 clusters (synthetic-6, the same model: the network does not
-  depend on the number of clusters), p50 and p99 over the rounds of one episode each;
+  depend on the number of clusters), p50 and p99 over the rounds of one episode each,
+  through the fused dense path the scheduler uses (``fast``) and the reference PyG network
+  (``reference``); ``decision_cpu_ms``: the same rounds in this thread's CPU time, which a
+  busy shared machine inflates less than wall time;
+- load_average: the machine's 1-minute load average before and after the timings;
 - train_decisions_per_s: agent decisions per second of the default training run (rollouts
   and PPO updates included), one thread, over ``--train-seconds``.
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import tempfile
 import time
@@ -34,23 +39,34 @@ from edgesched.rl.tapfinger.network import TapFingerNet, ValueNorm
 from edgesched.rl.tapfinger.scheduler import TapFingerScheduler, shipped_checkpoint
 
 
-def round_times(ckpt: dict, scenario_name: str, seed: int = 1000) -> list[float]:
-    """Milliseconds per decision round over one episode."""
+def round_times(
+    ckpt: dict, scenario_name: str, fast: bool, seed: int = 1000
+) -> tuple[list[float], list[float]]:
+    """Milliseconds per decision round over one episode: wall time and thread CPU time."""
     scenario, _ = load_scenario(scenario_name)
     sim = PlacementSim(scenario, workload(scenario, seed), seed, record=False)
-    sched = TapFingerScheduler.from_contents(ckpt, threads=1)
+    sched = TapFingerScheduler.from_contents(ckpt, threads=1, fast=fast)
     sched.reset(sim, sim.streams["policy"])
     times: list[float] = []
+    cpu: list[float] = []
     while not sim.done:
         sim.begin_timestep()
         while True:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             decisions = sched.decide(sim)
+            cpu.append((time.thread_time() - c0) * 1000)
             times.append((time.perf_counter() - t0) * 1000)
             if not (sim.apply_round(decisions) and sim.multi_task):
                 break
         sim.end_timestep()
-    return times
+    return times, cpu
+
+
+def percentiles(ms: list[float]) -> dict[str, float]:
+    return {
+        "p50": round(float(np.percentile(ms, 50)), 3),
+        "p99": round(float(np.percentile(ms, 99)), 3),
+    }
 
 
 def main() -> None:
@@ -72,14 +88,18 @@ def main() -> None:
             ckpt = load_checkpoint(path_used)
         else:
             ckpt = load_checkpoint(path)
-        latency = {}
-        for n, name in (("3", "synthetic-3"), ("6", "synthetic-6")):
-            ms = round_times(ckpt, name)
-            latency[n] = {
-                "p50": round(float(np.percentile(ms, 50)), 3),
-                "p99": round(float(np.percentile(ms, 99)), 3),
-                "rounds": len(ms),
-            }
+        load_before = os.getloadavg()[0]
+        latency: dict[str, dict[str, dict[str, float]]] = {"fast": {}, "reference": {}}
+        cpu: dict[str, dict[str, dict[str, float]]] = {"fast": {}, "reference": {}}
+        rounds = {}
+        for path_name, fast in (("fast", True), ("reference", False)):
+            for n, name in (("3", "synthetic-3"), ("6", "synthetic-6")):
+                round_times(ckpt, name, fast)  # warm-up episode
+                ms, cpu_ms = round_times(ckpt, name, fast)
+                latency[path_name][n] = percentiles(ms)
+                cpu[path_name][n] = percentiles(cpu_ms)
+                rounds[n] = len(ms)
+        load_after = os.getloadavg()[0]
         out = Path(tmp) / "train"
         cfg = TrainConfig(budget_s=args.train_seconds, eval_every=0, checkpoint_every=10**9)
         t0 = time.perf_counter()
@@ -89,9 +109,16 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "decision_ms": {k: {"p50": v["p50"], "p99": v["p99"]} for k, v in latency.items()},
+                "decision_ms": latency,
+                "decision_cpu_ms": cpu,
                 "train_decisions_per_s": round(decisions / wall, 1),
-                "rounds_timed": {k: v["rounds"] for k, v in latency.items()},
+                "rounds_timed": rounds,
+                "load_average": {
+                    "before_latency": round(load_before, 2),
+                    "after_latency": round(load_after, 2),
+                    "after_training": round(os.getloadavg()[0], 2),
+                },
+                "cpus": os.cpu_count(),
                 "checkpoint": str(path) if path is not None else None,
                 "torch": torch.__version__,
                 "python": platform.python_version(),

@@ -27,6 +27,7 @@ from edgesched.placement.observation import Layout
 from edgesched.placement.schedulers.base import PlacementScheduler
 from edgesched.placement.sim import Decision
 from edgesched.rl.tapfinger.checkpoint import build_net, load_checkpoint
+from edgesched.rl.tapfinger.fast import FastActor
 from edgesched.rl.tapfinger.graph import build_graph, collate
 from edgesched.rl.tapfinger.network import act
 
@@ -62,32 +63,46 @@ class TapFingerScheduler(PlacementScheduler):
             draws from a generator seeded by the run's policy stream, so a run stays a pure
             function of its seed.
         threads: torch CPU threads while deciding (None: leave as it is).
+        fast: decide through the fused dense actor (:mod:`~edgesched.rl.tapfinger.fast`),
+            which reads the same weights and draws the same samples as the reference PyG
+            network (False: the reference network).
     """
 
     name = NAME
 
     def __init__(
-        self, checkpoint: Path | str, greedy: bool = False, threads: int | None = 1
+        self,
+        checkpoint: Path | str,
+        greedy: bool = False,
+        threads: int | None = 1,
+        fast: bool = True,
     ) -> None:
         path = Path(checkpoint)
         if not path.is_file():
             raise ConfigError(f"--checkpoint {path}: no such file.")
         self.checkpoint: Path | None = path
-        self._setup(load_checkpoint(path), greedy, threads)
+        self._setup(load_checkpoint(path), greedy, threads, fast)
 
     @classmethod
     def from_contents(
-        cls, contents: dict[str, Any], greedy: bool = False, threads: int | None = 1
+        cls,
+        contents: dict[str, Any],
+        greedy: bool = False,
+        threads: int | None = 1,
+        fast: bool = True,
     ) -> TapFingerScheduler:
         """A scheduler from a checkpoint's contents already in memory (``net_config``,
         ``model``, ``value_norm``)."""
         self = cls.__new__(cls)
         self.checkpoint = None
-        self._setup(contents, greedy, threads)
+        self._setup(contents, greedy, threads, fast)
         return self
 
-    def _setup(self, contents: dict[str, Any], greedy: bool, threads: int | None) -> None:
+    def _setup(
+        self, contents: dict[str, Any], greedy: bool, threads: int | None, fast: bool
+    ) -> None:
         self.net, _ = build_net(contents)
+        self.fast = FastActor(self.net) if fast else None
         self.greedy = greedy
         self.threads = threads
         self.lay: Layout | None = None
@@ -121,10 +136,14 @@ class TapFingerScheduler(PlacementScheduler):
         g = build_graph(sim, lay)
         if not g.can_decide.any():
             return [None] * lay.N
-        a = act(self.net, collate([g]), generator=self.gen, greedy=self.greedy)
-        slots = a.slot.tolist()
-        allocs = a.alloc.tolist()
-        probs = a.logp_task.exp().tolist()
+        if self.fast is not None:
+            f = self.fast.act(g, generator=self.gen, greedy=self.greedy)
+            slots, allocs, probs = f.slot, f.alloc, f.p_task
+        else:
+            a = act(self.net, collate([g]), generator=self.gen, greedy=self.greedy)
+            slots = a.slot.tolist()
+            allocs = a.alloc.tolist()
+            probs = a.logp_task.exp().tolist()
         out: list[Decision | None] = []
         for n in range(lay.N):
             s = slots[n]
