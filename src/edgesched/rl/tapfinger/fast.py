@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -121,15 +120,25 @@ def dense_graph(
     pad = np.full((r0, width, 1), -np.inf, dtype=np.float32)
     nbr[row, j] = col
     pad[row, j] = 0.0
-    cat = (lambda xs: np.concatenate(xs) if xs else np.zeros(0, dtype=np.int64))
     return DenseGraph(
         sizes=dict(sizes),
         nbr=torch.from_numpy(nbr),
         pad=torch.from_numpy(pad),
-        row_node=torch.from_numpy(cat(row_node).astype(np.int64)),
-        row_edge=torch.from_numpy(cat(row_edge).astype(np.int64)),
+        row_node=torch.from_numpy(_cat(row_node)),
+        row_edge=torch.from_numpy(_cat(row_edge)),
         blocks=blocks,
     )
+
+
+def _weights(layer: nn.Module) -> tuple[Tensor, Tensor]:
+    """A linear layer's weight and bias."""
+    w, b = layer.weight, layer.bias
+    assert isinstance(w, Tensor) and isinstance(b, Tensor)
+    return w, b
+
+
+def _cat(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
 
 
 def _semantic(out: Tensor, q: Tensor, k_weight: Tensor, k_bias: Tensor) -> Tensor:
@@ -165,7 +174,7 @@ class DenseHANConv:
         self.heads = conv.heads
         self.dim = conv.out_channels // conv.heads
         self.slope = float(conv.negative_slope)
-        self.proj = {t: (conv.proj[t].weight, conv.proj[t].bias) for t in conv.proj}
+        self.proj = {t: _weights(conv.proj[t]) for t in conv.proj}
         keys = ["__".join(e) for e in edge_types]
         self.n_edge = len(keys)
         lin = [conv.lin_src[k] for k in keys] + [conv.lin_dst[k] for k in keys]
@@ -175,12 +184,12 @@ class DenseHANConv:
     def __call__(self, x: dict[str, Tensor], g: DenseGraph) -> dict[str, Tensor | None]:
         """Outputs per node type of ``g.sizes`` (None for a type no edge type reaches)."""
         heads, dim = self.heads, self.dim
-        z = torch.cat(
-            [F.linear(x[t], *self.proj[t]) for t in g.sizes]
-        ).view(-1, heads, dim)  # (M, H, D)
+        z = torch.cat([F.linear(x[t], *self.proj[t]) for t in g.sizes]).view(
+            -1, heads, dim
+        )  # (M, H, D)
         # every node as a source and as a destination of every edge type: (M, E, H) each
-        a_src, a_dst = torch.matmul(z.transpose(0, 1), self.lin).permute(1, 2, 0).split(
-            self.n_edge, dim=1
+        a_src, a_dst = (
+            torch.matmul(z.transpose(0, 1), self.lin).permute(1, 2, 0).split(self.n_edge, dim=1)
         )
         e = a_dst[g.row_node, g.row_edge].unsqueeze(1) + a_src[g.nbr, g.row_edge.unsqueeze(1)]
         e = F.leaky_relu(e, self.slope) + g.pad  # (R, J, H), -inf on padding
@@ -234,8 +243,11 @@ def encoder_layer(layer: nn.TransformerEncoderLayer, x: Tensor, pad: Tensor) -> 
     o = F.linear(o.transpose(1, 2).reshape(b, k, e), attn.out_proj.weight, attn.out_proj.bias)
     n1, n2 = layer.norm1, layer.norm2
     x = F.layer_norm(x + o, n1.normalized_shape, n1.weight, n1.bias, n1.eps)
-    f = F.linear(F.relu(F.linear(x, layer.linear1.weight, layer.linear1.bias)),
-                 layer.linear2.weight, layer.linear2.bias)
+    f = F.linear(
+        F.relu(F.linear(x, layer.linear1.weight, layer.linear1.bias)),
+        layer.linear2.weight,
+        layer.linear2.bias,
+    )
     return F.layer_norm(x + f, n2.normalized_shape, n2.weight, n2.bias, n2.eps)
 
 
@@ -288,8 +300,8 @@ class FastActor:
         self.han = isinstance(enc, HanEncoder)
         if self.han:
             assert isinstance(enc, HanEncoder)
-            self.inp = {t: (enc.inp[t].weight, enc.inp[t].bias) for t in NODE_TYPES}
-            self.convs = [DenseHANConv(c, EDGE_TYPES) for c in enc.convs]  # type: ignore[arg-type]
+            self.inp = {t: _weights(enc.inp[t]) for t in NODE_TYPES}
+            self.convs = [DenseHANConv(c, EDGE_TYPES) for c in enc.convs]
             self.norms = [
                 {t: norms[t] for t in NODE_TYPES}  # type: ignore[index]
                 for norms in enc.norms
@@ -308,8 +320,14 @@ class FastActor:
         edges = dict(
             zip(
                 EDGE_TYPES,
-                (g.pend_edges, g.pend_edges[::-1], g.run_edges, g.run_edges[::-1],
-                 shortcut, shortcut[::-1]),
+                (
+                    g.pend_edges,
+                    g.pend_edges[::-1],
+                    g.run_edges,
+                    g.run_edges[::-1],
+                    shortcut,
+                    shortcut[::-1],
+                ),
                 strict=True,
             )
         )
