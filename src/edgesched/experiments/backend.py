@@ -187,10 +187,18 @@ class WorldBackend:
 
     def schedulers(self, prepared: Prepared) -> list[str]:
         """Every scheduler `compare` runs by default: the usable hand-written ones, and the
-        learned one when its checkpoint was given or a shipped one fits."""
+        learned one when its checkpoint was given or a shipped one fits. Entries tagged
+        ``default=False`` (variants such as the TapFinger authors' baselines) run only when
+        named."""
         registry = self.schedulers_registry()
         learned = set(self.learned())
-        names = [n for n in registry.names() if n not in learned and self.usable(prepared, n)]
+        names = [
+            n
+            for n in registry.names()
+            if n not in learned
+            and registry.tags(n).get("default", True)
+            and self.usable(prepared, n)
+        ]
         for name in self.learned():
             if prepared.checkpoint is None:
                 continue

@@ -16,6 +16,12 @@ from __future__ import annotations
 from typing import Any
 
 from edgesched.core.registry import Registry
+from edgesched.placement.schedulers.authors import (
+    MinTapFinger,
+    OptimusTapFinger,
+    RandomTapFinger,
+    TiresiasTapFinger,
+)
 from edgesched.placement.schedulers.base import PlacementScheduler
 from edgesched.placement.schedulers.optimus import Optimus, OptimusNP
 from edgesched.placement.schedulers.simple import MinScheduler, RandomScheduler, SjfOracle, Tetris
@@ -61,6 +67,33 @@ SCHEDULERS.register(
     description="Tiresias: two-level least attained GPU service, minimum allocations, preemptive",
 )
 SCHEDULERS.register("tiresias-np", TiresiasNP, description="Tiresias without preemption")
+SCHEDULERS.register(
+    "optimus-tapfinger",
+    OptimusTapFinger,
+    description="Optimus as the TapFinger authors' evaluation ran it: admission cap, one new "
+    "task per round, gain per held unit, curve_fit speed model; elastic",
+    default=False,
+)
+SCHEDULERS.register(
+    "tiresias-tapfinger",
+    TiresiasTapFinger,
+    description="Tiresias as the TapFinger authors' evaluation ran it: GPUs one by one by a "
+    "median two-level LAS, CPUs shared among GPU holders; elastic",
+    default=False,
+)
+SCHEDULERS.register(
+    "random-tapfinger",
+    RandomTapFinger,
+    description="random with the TapFinger authors' conflict rule (the lowest cluster that "
+    "drew a task keeps it)",
+    default=False,
+)
+SCHEDULERS.register(
+    "min-tapfinger",
+    MinTapFinger,
+    description="min with the TapFinger authors' conflict rule",
+    default=False,
+)
 SCHEDULERS.register(
     "tapfinger",
     "edgesched.rl.tapfinger.scheduler:TapFingerScheduler",
