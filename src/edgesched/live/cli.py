@@ -286,6 +286,26 @@ def _profile_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--tiny", action="store_true", help="tiny test-sized models")
     p.add_argument(
+        "--host-overhead",
+        metavar="SCENARIO",
+        help="also measure the serving host's own costs on SCENARIO (e.g. live-host): served "
+        "live with the no-op model at its rate, the gateway's and load generator's time and "
+        "CPU per request, which the simulator adds (the profile's host_overhead)",
+    )
+    p.add_argument(
+        "--host-seconds",
+        type=_positive(float, "--host-seconds"),
+        default=20.0,
+        metavar="S",
+        help="seconds of requests for --host-overhead (default: 20)",
+    )
+    p.add_argument(
+        "--host-lambda",
+        type=_positive(float, "--host-lambda"),
+        metavar="X",
+        help="requests per minute for --host-overhead (default: the scenario's)",
+    )
+    p.add_argument(
         "--out",
         type=Path,
         default=Path("profile.yaml"),
@@ -309,6 +329,19 @@ def _profile(args: argparse.Namespace) -> int:
         tiny=args.tiny,
         progress=not args.no_progress,
     )
+    if args.host_overhead is not None:
+        prof["host_overhead"] = profiler.measure_host(
+            args.host_overhead,
+            seconds=args.host_seconds,
+            rate_per_min=args.host_lambda,
+            progress=not args.no_progress,
+        )
+        h = prof["host_overhead"]
+        print(
+            f"host ({h['scenario']}, {h['requests']} requests): {h['request_ms']:.2f} ms a "
+            f"request (p99 {h['request_ms_p99']:.2f}), {h['cpu_ms_per_request']:.3f} ms CPU a "
+            f"request over {h['cores']} cores"
+        )
     paths = profiler.write(args.out, prof)
     for cls, dev in prof["devices"].items():
         times = ", ".join(f"{v} {row[cls]:.2f} ms" for v, row in prof["processing_ms"].items())

@@ -135,16 +135,7 @@ def compare(
     extra = list(serve_args or [])
     # the gateway must see the same (shortened or re-rated) scenario: pass the request model
     info = _scenario_info(world)
-    planned = [
-        loadgen.Planned(float(a) / 1000.0, world.tasks[int(t)], float(acc), float(dl))
-        for a, t, acc, dl in zip(
-            requests.arrival_ms,
-            requests.task,
-            requests.min_accuracy,
-            requests.deadline_ms,
-            strict=True,
-        )
-    ]
+    planned = planned_requests(world, requests)
     rows: dict[str, Any] = {}
     for name in schedulers:
         sim = simulate(world, name, checkpoint if name == "ecsrl" else None, seed, requests)
@@ -179,6 +170,25 @@ def compare(
         "schedulers": rows,
         "ranking": ranking(rows),
     }
+
+
+def planned_requests(world: Any, requests: Any) -> list[loadgen.Planned]:
+    """The load generator's plan of a simulated request sequence (same times and draws)."""
+    return [
+        loadgen.Planned(float(a) / 1000.0, world.tasks[int(t)], float(acc), float(dl))
+        for a, t, acc, dl in zip(
+            requests.arrival_ms,
+            requests.task,
+            requests.min_accuracy,
+            requests.deadline_ms,
+            strict=True,
+        )
+    ]
+
+
+def scenario_info(world: Any) -> dict[str, Any]:
+    """What the load generator needs of a scenario (its tasks and payload sizes)."""
+    return _scenario_info(world)
 
 
 def _cpu_seconds(pid: int) -> float:

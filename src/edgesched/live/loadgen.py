@@ -65,6 +65,7 @@ class Sent:
     server_total_ms: float = math.nan
     network_ms: float = math.nan
     queue_ms: float = math.nan
+    wan_queue_ms: float = math.nan
     compute_ms: float = math.nan
     gateway_ms: float = math.nan
     energy_j: float = 0.0
@@ -244,6 +245,7 @@ async def _send_all(
                     rec.server_total_ms = tm["total"]
                     rec.network_ms = tm["network"]
                     rec.queue_ms = tm["queue"] + tm["wan_queue"]
+                    rec.wan_queue_ms = tm["wan_queue"]
                     rec.compute_ms = tm["compute"]
                     rec.gateway_ms = tm["gateway"]
                     rec.energy_j = data["energy_j"]

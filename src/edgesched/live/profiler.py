@@ -40,6 +40,7 @@ import yaml
 from edgesched.core.errors import ConfigError
 from edgesched.live.models import VARIANTS, spec
 from edgesched.live.onnx_cache import onnx_path
+from edgesched.live.runtime import available_cores
 from edgesched.live.worker import WorkerHandle
 
 #: The device classes of the live presets and how their workers are pinned.
@@ -263,9 +264,90 @@ def heatmap(path: Path, profile: dict[str, Any]) -> None:
     plt.close(fig)
 
 
+def measure_host(
+    scenario: str | Path = "live-host",
+    *,
+    seconds: float = 20.0,
+    rate_per_min: float | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """The serving host's own costs, measured: the scenario served live with the no-op
+    model at its own rate or ``rate_per_min`` (its request sequence of ``seed`` for
+    ``seconds``, round-robin, the emulated network on), driven by the load generator in this
+    process.
+
+    - ``request_ms``: the median over served requests of the client's delay less the
+      emulated network, the WAN queue and the (no-op) compute: HTTP both ways, the gateway's
+      own time, the hand-off to a worker and back, the emulated delays' timer overshoot;
+    - ``cpu_ms_per_request``: the CPU the gateway process and the load generator used per
+      request (the processes that float over the workers' cores), and ``cores`` they spread
+      over: the simulator's contention term
+      (:class:`~edgesched.dispatch.devices.world.HostModel`).
+
+    Raises:
+        ConfigError: a scenario that does not load, a gateway that does not start.
+    """
+    import psutil
+
+    from edgesched.core.rng import RandomStreams
+    from edgesched.dispatch.devices.simulator import generate_requests
+    from edgesched.live import livesim, loadgen
+    from edgesched.live.scenarios import load_world
+
+    if not 1.0 <= seconds <= 3600.0:
+        raise ConfigError(f"--host-seconds {seconds}: expected 1..3600.")
+    world = load_world(scenario, duration_s=seconds, rate_per_min=rate_per_min)
+    planned = livesim.planned_requests(world, generate_requests(world, RandomStreams(seed)))
+    extra = ["--noop-models", "--seed", str(seed), "--duration", str(seconds)]
+    if rate_per_min is not None:
+        extra += ["--lambda", str(rate_per_min)]
+    proc, url, _log = livesim.start_gateway(
+        str(scenario), "round-robin", checkpoint=None, profile=None, extra=extra
+    )
+    me = psutil.Process()
+    try:
+        gw = psutil.Process(proc.pid)
+        load0 = os.getloadavg()
+        c0 = sum(gw.cpu_times()[:2]) + sum(me.cpu_times()[:2])
+        run = loadgen.run(url, planned, livesim.scenario_info(world), progress=progress, seed=seed)
+        c1 = sum(gw.cpu_times()[:2]) + sum(me.cpu_times()[:2])
+        load1 = os.getloadavg()
+    finally:
+        livesim.stop_gateway(proc)
+    served = [r for r in run.records if r.outcome in ("success", "late")]
+    if not served:
+        raise ConfigError(f"measuring the host on {scenario}: no request was served.")
+    over = sorted(
+        r.delay_ms - r.network_ms - r.wan_queue_ms - r.compute_ms
+        for r in served
+        if all(x == x for x in (r.delay_ms, r.network_ms, r.wan_queue_ms, r.compute_ms))  # not NaN
+    )
+    return {
+        "request_ms": round(statistics.median(over), 4),
+        "request_ms_p99": round(over[min(len(over) - 1, int(0.99 * len(over)))], 4),
+        "cpu_ms_per_request": round((c1 - c0) * 1000.0 / len(run.records), 4),
+        "cores": len(available_cores()),
+        "scenario": str(scenario),
+        "rate_per_min": float(world.rate_per_min),
+        "requests": len(run.records),
+        "served": len(served),
+        "seconds": seconds,
+        "load_average": [round(x, 2) for x in (*load0, *load1)],
+    }
+
+
 def default_variants() -> list[str]:
     """The variants of ``live-host`` (what `edgesched profile` measures by default)."""
     return ["resnet18", "resnet50", "ssd_mobilenet_v2", "yolov5n"]
 
 
-__all__ = ["CLASSES", "VARIANTS", "default_variants", "heatmap", "measure", "write"]
+__all__ = [
+    "CLASSES",
+    "VARIANTS",
+    "default_variants",
+    "heatmap",
+    "measure",
+    "measure_host",
+    "write",
+]

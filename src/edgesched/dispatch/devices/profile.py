@@ -3,8 +3,10 @@
 A profile is a YAML file with three sections: ``devices`` (device classes in the shared
 ``devices.yaml`` format, their ``degradation`` coefficient measured), ``processing_ms``
 (variant -> {class: solo ms}) and ``degradation`` (per-pair coefficients, the format of a
-scenario's ``degradation`` list). :func:`apply_profile` replaces the scenario's tables for the
-classes the profile measured and keeps the rest.
+scenario's ``degradation`` list), and optionally ``host_overhead`` (the serving host's own
+costs, the scenario's ``host`` section: :class:`~edgesched.dispatch.devices.world.HostModel`).
+:func:`apply_profile` replaces the scenario's tables for the classes the profile measured and
+keeps the rest, and sets ``host`` when the profile measured it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import yaml
 from edgesched.core.config import load_model, read_yaml
 from edgesched.core.errors import ConfigError
 from edgesched.dispatch.catalogue import DevicesFile, data_path, resolve
-from edgesched.dispatch.devices.world import DeviceScenario, PairDegradation
+from edgesched.dispatch.devices.world import DeviceScenario, HostModel, PairDegradation
 
 
 def read_profile(path: str | Path) -> dict[str, Any]:
@@ -56,7 +58,19 @@ def read_profile(path: str | Path) -> dict[str, Any]:
             PairDegradation.model_validate(pair)
         except Exception as exc:
             raise ConfigError(f"{path}: field 'degradation.{i}': {exc}") from None
+    host = data.get("host_overhead")
+    if host is not None:
+        if not isinstance(host, dict):
+            raise ConfigError(f"{path}: field 'host_overhead': expected a mapping.")
+        try:
+            HostModel.model_validate({k: host[k] for k in HOST_FIELDS if k in host})
+        except Exception as exc:
+            raise ConfigError(f"{path}: field 'host_overhead': {exc}") from None
     return data
+
+
+#: The fields of a profile's ``host_overhead`` the simulator uses (the rest is provenance).
+HOST_FIELDS = ("request_ms", "cpu_ms_per_request", "cores")
 
 
 def apply_profile(
@@ -89,4 +103,8 @@ def apply_profile(
     files = data.model_copy(
         update={"devices": str(out / "devices.yaml"), "processing": str(out / "processing.csv")}
     )
-    return model.model_copy(update={"data": files, "degradation": tuple(pairs)})
+    update: dict[str, Any] = {"data": files, "degradation": tuple(pairs)}
+    host = profile.get("host_overhead")
+    if host is not None:
+        update["host"] = HostModel.model_validate({k: host[k] for k in HOST_FIELDS if k in host})
+    return model.model_copy(update=update)

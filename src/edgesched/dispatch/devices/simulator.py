@@ -241,6 +241,11 @@ class DeviceSim(forecast.Tables):
         self.ended = 0
         self.late = 0  # requests ended without success so far (the deadline term)
         self.pending: int | None = None
+        # the serving host's own costs (scenario.host; none by default)
+        host = w.scenario.host
+        req = w.scenario.requests
+        self.host_ms = float(host.request_ms)
+        self.host_stretch = host.stretch(req.count / max(req.duration_s, 1e-9))
         self._next_arrival = 0
         self._finished = False
         if R:
@@ -297,7 +302,7 @@ class DeviceSim(forecast.Tables):
             self.joining[m] = [j for j in self.joining[m] if j[3] != r]
         self.run_req[m].append(r)
         self.run_v[m].append(v)
-        self.run_rem[m].append(base)
+        self.run_rem[m].append(base * self.host_stretch)
         self.run_fac[m].append(1.0)
         self._reschedule(m)
 
@@ -320,7 +325,13 @@ class DeviceSim(forecast.Tables):
             r, v = reqs[k], vs[k]
             self.processing[r] = now - self.start[r]
             self.network[r] += ret
-            d = self.network[r] + self.wan_queue[r] + self.queue[r] + self.processing[r]
+            d = (
+                self.network[r]
+                + self.wan_queue[r]
+                + self.queue[r]
+                + self.processing[r]
+                + self.host_ms
+            )
             self.delay[r] = d
             ok = d <= self.deadline[r] and self.vacc[v] >= self.min_acc[r]
             self.outcome[r] = SUCCESS if ok else VIOLATION

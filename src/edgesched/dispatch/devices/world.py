@@ -156,6 +156,26 @@ class ObjectiveModel(StrictModel):
     deadline_penalty: Annotated[float, Field(ge=0, le=1_000_000)] = 2.0
 
 
+class HostModel(StrictModel):
+    """The serving host's own costs (the live runtime's gateway and load generator), measured
+    by ``edgesched profile --host-overhead SCENARIO``; the defaults add nothing.
+
+    ``request_ms`` is added to every served request's delay (HTTP, the gateway, the hand-off to
+    a worker). ``cpu_ms_per_request`` is the host CPU one request costs outside the workers: at
+    ``rate`` requests/s it takes the share ``u = rate x cpu / 1000 / cores`` of every core the
+    workers run on, stretching every processing time by ``1 / (1 - u)`` (``u`` capped at 0.9).
+    """
+
+    request_ms: Annotated[float, Field(ge=0, le=10_000)] = 0.0
+    cpu_ms_per_request: Annotated[float, Field(ge=0, le=1_000)] = 0.0
+    cores: Annotated[int, Field(ge=1, le=4096)] = 1
+
+    def stretch(self, rate_per_s: float) -> float:
+        """The processing-time factor at ``rate_per_s`` requests per second (>= 1)."""
+        u = min(rate_per_s * self.cpu_ms_per_request / 1000.0 / self.cores, 0.9)
+        return 1.0 / (1.0 - max(u, 0.0))
+
+
 class DeviceScenario(StrictModel):
     """A device-setting scenario file of the dispatch world."""
 
@@ -169,6 +189,7 @@ class DeviceScenario(StrictModel):
     degradation: tuple[PairDegradation, ...] = ()
     processing_jitter: Annotated[float, Field(ge=0, le=2)] = 0.1
     objective: ObjectiveModel = ObjectiveModel()
+    host: HostModel = HostModel()
     data: DataFiles = DataFiles()
 
 
