@@ -76,3 +76,22 @@ class TrainConfig:
             "infinite JCT"
         },
     )
+    warm_start: str | None = field(
+        default=None,
+        metadata={
+            "help": "behaviour-cloning warm start: imitate this non-elastic placement scheduler "
+            "(e.g. optimus-np) before PPO; none: plain MAPPO from random weights"
+        },
+    )
+    warm_episodes: int = field(
+        default=64, metadata={"help": "warm start: teacher episodes (training-range seeds)"}
+    )
+    warm_epochs: int = field(default=10, metadata={"help": "warm start: passes over them"})
+    warm_lr: float = field(default=1e-3, metadata={"help": "warm start: learning rate (Adam)"})
+    decoding: str = field(
+        default="sample",
+        metadata={
+            "help": "how the periodic evaluation and the shipped scheduler decide: sample (from "
+            "the policy) or greedy (its most likely action)"
+        },
+    )

@@ -39,7 +39,7 @@ from edgesched.rl.tapfinger.checkpoint import load_checkpoint, save_checkpoint
 from edgesched.rl.tapfinger.config import TrainConfig
 from edgesched.rl.tapfinger.graph import Graph, build_graph, collate
 from edgesched.rl.tapfinger.network import NetConfig, TapFingerNet, ValueNorm, act, evaluate
-from edgesched.rl.tapfinger.vec import VecWorlds, Worlds
+from edgesched.rl.tapfinger.vec import TRAIN_SEED_BASE, VecWorlds, Worlds
 
 
 def net_config(lay: Layout, cfg: TrainConfig) -> NetConfig:
@@ -203,12 +203,15 @@ def train(
             ) from None
     out.mkdir(parents=True, exist_ok=True)
     logger = Logger(out, resume is not None)
+    start_wall = time.perf_counter()
+    greedy = cfg.decoding == "greedy"
+    if resume is None and cfg.warm_start:
+        prog.update(warm_start(net, vnorm, cfg, out, np_rng, progress_bar))
     if worlds is not None:
         vec: Worlds = worlds(cfg, np_rng)
     else:
         vec = VecWorlds(cfg.scenario, cfg.num_envs, rng=np_rng, tasks=cfg.tasks, mode=cfg.mode)
     E, N, T, R = cfg.num_envs, lay.N, cfg.rollout, lay.R
-    start_wall = time.perf_counter()
     wall0 = float(prog["wall_s"])
     start_steps = int(prog["steps"])
 
@@ -324,8 +327,12 @@ def train(
             net.eval()
             if cfg.eval_every and prog["update"] % cfg.eval_every == 0:
                 prog["eval_jct"] = policy_mean_jct(
-                    net, cfg, cfg.eval_seeds, max_timesteps=cfg.eval_max_timesteps
+                    net, cfg, cfg.eval_seeds, greedy=greedy, max_timesteps=cfg.eval_max_timesteps
                 )
+                if prog["eval_jct"] < prog.get("best_eval_jct", math.inf):
+                    prog["best_eval_jct"] = prog["eval_jct"]
+                    prog["best_update"] = prog["update"]
+                    save_checkpoint(out / "best.pt", net, vnorm, cfg, None, prog, None, None)
             eps = vec.finished
             vec.finished = []
             prog["wall_s"] = wall0 + elapsed()
@@ -362,6 +369,74 @@ def train(
         bar.close()
     save_checkpoint(ckpt_path, net, vnorm, cfg, optimizer, prog, np_rng, gen)
     return ckpt_path
+
+
+def warm_start(
+    net: TapFingerNet,
+    vnorm: ValueNorm,
+    cfg: TrainConfig,
+    out: Path,
+    np_rng: np.random.Generator,
+    progress_bar: bool | None,
+) -> dict[str, Any]:
+    """Behaviour cloning of ``cfg.warm_start`` before PPO (see :mod:`.warmstart`): teacher
+    episodes on training-range seeds, ``warm_epochs`` passes, losses to ``out/warmstart.csv``;
+    returns what goes into the run's progress record (the cloned policy's evaluation JCT on
+    the held-out seeds, beside the teacher's on the same seeds, and the time it took)."""
+    from edgesched.placement.run import simulate
+    from edgesched.placement.scenario import with_overrides
+    from edgesched.rl.tapfinger.warmstart import clone, collect
+
+    assert cfg.warm_start is not None
+    t0 = time.perf_counter()
+    seeds = [int(s) for s in np_rng.integers(TRAIN_SEED_BASE, 2**31 - 1, size=cfg.warm_episodes)]
+    demo = collect(
+        cfg.warm_start,
+        cfg.scenario,
+        seeds,
+        tasks=cfg.tasks,
+        mode=cfg.mode,
+        progress_bar=progress_bar,
+    )
+    rows = clone(
+        net,
+        vnorm,
+        demo,
+        epochs=cfg.warm_epochs,
+        lr=cfg.warm_lr,
+        vf_coef=cfg.vf_coef,
+        max_grad_norm=cfg.max_grad_norm,
+        rng=np_rng,
+        progress_bar=progress_bar,
+    )
+    with (out / "warmstart.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    sc, source = with_overrides(cfg.scenario, cfg.tasks, cfg.mode, None)
+    teacher_jct = float(
+        np.mean(
+            [
+                np.mean(simulate(sc, cfg.warm_start, s, source=source, record=False).jcts)
+                for s in cfg.eval_seeds
+            ]
+        )
+    )
+    cloned = policy_mean_jct(
+        net,
+        cfg,
+        cfg.eval_seeds,
+        greedy=cfg.decoding == "greedy",
+        max_timesteps=cfg.eval_max_timesteps,
+    )
+    return {
+        "warm_start_rounds": len(demo),
+        "warm_start_teacher_train_jct": float(np.mean(demo.mean_jct)),
+        "warm_start_teacher_eval_jct": teacher_jct,
+        "warm_start_eval_jct": cloned,
+        "warm_start_nll": rows[-1]["nll"],
+        "warm_start_s": round(time.perf_counter() - t0, 1),
+    }
 
 
 #: The longest training budget accepted (seconds): seven days.
@@ -462,6 +537,12 @@ def train_tapfinger(
         if Path(scenario).stem != Path(cfg.scenario).stem:
             raise ConfigError(f"{scenario}: {resume} was trained on {cfg.scenario!r}.")
     else:
+        if fields.get("warm_start") is not None:
+            from edgesched.rl.tapfinger.warmstart import teacher
+
+            teacher(fields["warm_start"])  # a ConfigError for an unknown or elastic one
+        if fields.get("decoding", "sample") not in ("sample", "greedy"):
+            raise ConfigError(f"--decoding {fields['decoding']}: expected sample or greedy.")
         if variant is not None and variant not in VARIANTS:
             raise ConfigError(f"--variant {variant}: expected one of {', '.join(VARIANTS)}.")
         cfg = TrainConfig(

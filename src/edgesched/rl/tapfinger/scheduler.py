@@ -59,9 +59,10 @@ class TapFingerScheduler(PlacementScheduler):
 
     Args:
         checkpoint: the checkpoint file.
-        greedy: take the most likely action instead of sampling one. Sampling (the default)
-            draws from a generator seeded by the run's policy stream, so a run stays a pure
-            function of its seed.
+        greedy: take the most likely action instead of sampling one; None (the default):
+            what the checkpoint was trained to be evaluated with (``train_config.decoding``,
+            ``sample`` for checkpoints that do not say). Sampling draws from a generator
+            seeded by the run's policy stream, so a run stays a pure function of its seed.
         threads: torch CPU threads while deciding (None: leave as it is).
         fast: decide through the fused dense actor (:mod:`~edgesched.rl.tapfinger.fast`),
             which reads the same weights and draws the same samples as the reference PyG
@@ -73,7 +74,7 @@ class TapFingerScheduler(PlacementScheduler):
     def __init__(
         self,
         checkpoint: Path | str,
-        greedy: bool = False,
+        greedy: bool | None = None,
         threads: int | None = 1,
         fast: bool = True,
     ) -> None:
@@ -87,7 +88,7 @@ class TapFingerScheduler(PlacementScheduler):
     def from_contents(
         cls,
         contents: dict[str, Any],
-        greedy: bool = False,
+        greedy: bool | None = None,
         threads: int | None = 1,
         fast: bool = True,
     ) -> TapFingerScheduler:
@@ -99,10 +100,12 @@ class TapFingerScheduler(PlacementScheduler):
         return self
 
     def _setup(
-        self, contents: dict[str, Any], greedy: bool, threads: int | None, fast: bool
+        self, contents: dict[str, Any], greedy: bool | None, threads: int | None, fast: bool
     ) -> None:
         self.net, _ = build_net(contents)
         self.fast = FastActor(self.net) if fast else None
+        if greedy is None:
+            greedy = contents.get("train_config", {}).get("decoding", "sample") == "greedy"
         self.greedy = greedy
         self.threads = threads
         self.lay: Layout | None = None
