@@ -207,6 +207,8 @@ def train(
     greedy = cfg.decoding == "greedy"
     if resume is None and cfg.warm_start:
         prog.update(warm_start(net, vnorm, cfg, out, np_rng, progress_bar))
+        prog["best_eval_jct"], prog["best_update"] = prog["warm_start_eval_jct"], 0
+        save_checkpoint(out / "best.pt", net, vnorm, cfg, None, prog, None, None)
     if worlds is not None:
         vec: Worlds = worlds(cfg, np_rng)
     else:
