@@ -481,6 +481,12 @@ def _reproduce_args(p: argparse.ArgumentParser) -> None:
         "(default: runs/reproduce-{paper}-{size}__{timestamp}/)",
     )
     p.add_argument("--jobs", type=int, metavar="N", help="worker processes or Ray CPUs")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print each step with its cell count and a time estimate (one cell of each "
+        "sweep timed now; trainings by their budget); nothing is written",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     _executor_args(p)
 
@@ -497,6 +503,16 @@ def _reproduce(args: argparse.Namespace) -> int:
 
     _check_jobs(args.jobs)
     size = args.size or ("quick" if args.quick else "full")
+    if args.dry_run:
+        from edgesched.experiments.output import text_table
+        from edgesched.experiments.reproduce.runner import estimate
+
+        found = estimate(args.paper, size, args.jobs)
+        rows = [[e.id, str(e.cells), f"{e.seconds:.0f}", e.how] for e in found]
+        total = sum(e.seconds for e in found if e.seconds == e.seconds)
+        print("\n".join(text_table(["step", "cells", "seconds", "how"], rows, (0, 3))))
+        print(f"\nabout {total / 60:.1f} minutes in all (this machine, now)")
+        return 0
     result = reproduce(
         args.paper,
         size=size,

@@ -224,3 +224,21 @@ def test_a_missing_baseline_or_agent_makes_the_row_not_available(tmp_path: Path)
         baseline_sets=SETS,
     )
     assert c3.verdict == UNAVAILABLE and "no step absent" in c3.reason
+
+
+def test_dry_run_estimates_every_step_and_writes_nothing(tmp_path: Path, capsys) -> None:
+    from edgesched.dispatch.devices.schedulers import SCHEDULERS
+    from edgesched.experiments.reproduce.runner import estimate
+
+    (found,) = estimate("ecsrl", "smoke", jobs=1)
+    assert found.id == "ecsrl-17k" and found.cells == len(SCHEDULERS.names())
+    assert found.seconds > 0 and "one cell timed now" in found.how
+    from edgesched.experiments.reproduce import paper
+    from edgesched.experiments.reproduce.base import Training
+    from edgesched.experiments.reproduce.runner import _budget_s
+
+    budgets = {s.budget for s in paper("tapfinger").steps("full") if isinstance(s, Training)}
+    assert budgets == {"30m"} and _budget_s("30m") == 1800.0 and _budget_s("40s") == 40.0
+    assert main(["reproduce", "ecsrl", "--size", "smoke", "--dry-run", "--jobs", "1"]) == 0
+    assert "about" in capsys.readouterr().out
+    assert not any(tmp_path.iterdir())

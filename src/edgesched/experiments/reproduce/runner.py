@@ -240,14 +240,31 @@ def _sweep(
     jobs: int | None,
     progress: bool | None,
 ) -> dict[str, Any]:
+    from edgesched.experiments.sweep import run_sweep
+
+    spec_path, _, info = _plan_sweep(step, sub, _checkpoint(step.checkpoint, out))
+    result = run_sweep(
+        spec_path, sub, executor=executor, address=address, jobs=jobs, progress=progress
+    )
+    if result.failed:
+        cell, error = result.failed[0]
+        raise ConfigError(
+            f"reproduce: {len(result.failed)} cell(s) of {step.id} failed, first {cell.label()}: "
+            f"{error}; rerun with the same --out to retry them."
+        )
+    return info
+
+
+def _plan_sweep(step: Experiment, sub: Path, ck: Path | None) -> tuple[Path, Any, dict[str, Any]]:
+    """Write the step's sweep file with the schedulers this version can run; its plan and
+    what ``experiment.json`` records (``_Unavailable`` when nothing can run)."""
     from edgesched.experiments.backend import CompareOptions
-    from edgesched.experiments.sweep import plan, run_sweep
+    from edgesched.experiments.sweep import plan
     from edgesched.experiments.worlds import all_presets, resolve
 
     if step.base not in {name for _, name, _ in all_presets()}:
         raise _Unavailable(f"no preset {step.base!r}")
     backend = resolve(step.base)
-    ck = _checkpoint(step.checkpoint, out)
     if step.checkpoint is not None and ck is None:
         raise _Unavailable(f"no checkpoint {step.checkpoint}")
     prepared = backend.prepare(step.base, CompareOptions(checkpoint=ck))
@@ -297,24 +314,91 @@ def _sweep(
         world = cell.prepared.world
         model = getattr(world, "scenario", world)
         configs.append({"point": cell.point, "config": model.model_dump(mode="json")})
-    result = run_sweep(
-        spec_path, sub, executor=executor, address=address, jobs=jobs, progress=progress
+    return (
+        spec_path,
+        p,
+        {
+            "status": "complete",
+            "base": step.base,
+            "schedulers": run,
+            "tags": {n: json_safe(registry.tags(n)) for n in run},
+            "unavailable": missing,
+            "seeds": list(step.seeds),
+            "fields": p.fields,
+            "checkpoint": str(ck) if ck is not None else None,
+            "configs": configs,
+            "cells": len(p.cells),
+        },
     )
-    if result.failed:
-        cell, error = result.failed[0]
-        raise ConfigError(
-            f"reproduce: {len(result.failed)} cell(s) of {step.id} failed, first {cell.label()}: "
-            f"{error}; rerun with the same --out to retry them."
-        )
-    return {
-        "status": "complete",
-        "base": step.base,
-        "schedulers": run,
-        "tags": {n: json_safe(registry.tags(n)) for n in run},
-        "unavailable": missing,
-        "seeds": list(step.seeds),
-        "fields": p.fields,
-        "checkpoint": str(ck) if ck is not None else None,
-        "configs": configs,
-        "cells": len(p.cells),
-    }
+
+
+# ----------------------------------------------------------------------------- estimate
+
+
+@dataclass
+class StepEstimate:
+    id: str
+    title: str
+    cells: int
+    seconds: float
+    how: str
+
+
+def estimate(name: str, size: str = "full", jobs: int | None = None) -> list[StepEstimate]:
+    """How long each step of paper ``name`` at ``size`` would take here (nothing is written
+    but a temporary folder): a sweep's cell count x one cell timed now (see
+    :func:`edgesched.experiments.sweep.estimate`) over ``jobs`` workers; a training its
+    budget; a measurement is timed by running it. A checkpoint still to be trained is
+    replaced by the agent's shipped one for the timing."""
+    import tempfile
+
+    from edgesched.experiments.runner import default_jobs
+    from edgesched.experiments.sweep import estimate as sweep_estimate
+
+    spec = paper(name)
+    if size not in SIZES:
+        raise ConfigError(f"--size {size!r}: expected one of {', '.join(SIZES)}.")
+    out: list[StepEstimate] = []
+    with tempfile.TemporaryDirectory(prefix="edgesched-estimate-") as tmp:
+        root = Path(tmp)
+        for step in spec.steps(size):
+            sub = root / "experiments" / step.id
+            if isinstance(step, Training):
+                secs = _budget_s(step.budget) if step.budget else float("nan")
+                how = f"budget {step.budget}" if step.budget else f"{step.steps} steps"
+                out.append(StepEstimate(step.id, step.title, 0, secs, how))
+                continue
+            if isinstance(step, Measure):
+                sub.mkdir(parents=True)
+                t0 = time.perf_counter()
+                args = {**step.args}
+                ck = _checkpoint(args.get("checkpoint"), root)
+                if ck is None and "checkpoint" in args:
+                    out.append(StepEstimate(step.id, step.title, 0, 0.0, "not available"))
+                    continue
+                if ck is not None:
+                    args["checkpoint"] = ck
+                load_entry(step.fn)(sub, **args)
+                out.append(
+                    StepEstimate(step.id, step.title, 0, time.perf_counter() - t0, "timed now")
+                )
+                continue
+            ck = _checkpoint(step.checkpoint, root)
+            if ck is None and step.checkpoint and step.checkpoint.startswith("train:"):
+                ck = _checkpoint("shipped:tapfinger/" + step.base, root) or _checkpoint(
+                    "shipped:tapfinger/synthetic-3", root
+                )
+            try:
+                _, p, _ = _plan_sweep(step, sub, ck)
+            except _Unavailable as exc:
+                out.append(StepEstimate(step.id, step.title, 0, 0.0, f"not available: {exc}"))
+                continue
+            n_jobs = jobs or default_jobs(len(p.cells))
+            cells, secs, how = sweep_estimate(p, n_jobs)
+            out.append(StepEstimate(step.id, step.title, cells, secs, f"{how}, {n_jobs} job(s)"))
+    return out
+
+
+def _budget_s(text: str) -> float:
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    return float(text[:-1]) * units[text[-1]] if text and text[-1] in units else float(text)
