@@ -78,7 +78,11 @@ def check_folder(folder: Path) -> None:
         if not (sub / STEP_FILE).is_file():
             raise ConfigError(f"{folder}: step {sid} has no {STEP_FILE}; the folder is partial.")
         info = json.loads((sub / STEP_FILE).read_text())
-        need = {"sweep": ["results.csv"], "measure": ["measure.json"]}.get(info.get("kind"), [])
+        need = {
+            "sweep": ["results.csv"],
+            "measure": ["measure.json"],
+            "compare": ["run/summary.json"],
+        }.get(info.get("kind"), [])
         if info.get("status") == "complete":
             for name in need:
                 if not (sub / name).is_file():

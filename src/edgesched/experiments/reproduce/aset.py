@@ -24,6 +24,7 @@ from edgesched.experiments.reproduce.base import (
     NOT_REPRODUCED,
     REPRODUCED,
     Claim,
+    Compare,
     Experiment,
     Paper,
     Records,
@@ -62,6 +63,17 @@ def steps(size: str) -> list[Step]:
         )
         for short, preset in LAYOUTS
     ]
+    out.append(
+        Compare(
+            "over-time",
+            "aset-full-edge at lambda 60, success per window (Fig. 2a)",
+            "aset-full-edge",
+            WANTED,
+            seeds[:3],
+            lam=60,
+            duration=d,
+        )
+    )
     out.append(
         Experiment(
             "lambda",
@@ -287,6 +299,9 @@ def figures(rec: Records, folder: Path) -> list[Path]:
     from edgesched.experiments.reproduce.figures import new_figure, save
 
     written: list[Path] = []
+    series = rec.step("over-time").folder / "run" / "timeseries.csv"
+    if rec.step("over-time").available and series.is_file():
+        written.append(_over_time(series, folder / "aset_success_over_time.png"))
     if rec.step("lambda").rows:
         lams = _lambdas(rec)
         fig, ax = new_figure()
@@ -356,6 +371,31 @@ def figures(rec: Records, folder: Path) -> list[Path]:
             ax.set_ylim(max(0.0, min(lows) - 5), 100.5)
         written.append(save(fig, folder / "aset_patterns.png"))
     return written
+
+
+def _over_time(series: Path, path: Path) -> Path:
+    """Success ratio per window, every scheduler on one axes, pooled over seeds (Fig. 2a)."""
+    import csv
+    from collections import defaultdict
+
+    from edgesched.experiments.reproduce.figures import new_figure, save
+
+    acc: dict[str, dict[float, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    with series.open(newline="") as f:
+        for r in csv.DictReader(f):
+            c = acc[r["scheduler"]][float(r["window_start_s"])]
+            c[0] += int(r["success"])
+            c[1] += int(r["success"]) + int(r["violation"]) + int(r["rejection"])
+    fig, ax = new_figure(width=8)
+    for name, windows in acc.items():
+        ts = sorted(windows)
+        ys = [100 * windows[t][0] / windows[t][1] if windows[t][1] else float("nan") for t in ts]
+        ax.plot(ts, ys, label=name, linewidth=2.5 if name in (AGENT, ORACLE) else 1)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("success ratio per window (%)")
+    ax.set_title("aset-full-edge, lambda 60: success over time (Fig. 2a)")
+    ax.legend(fontsize=6, ncol=2)
+    return save(fig, path)
 
 
 def paper() -> Paper:

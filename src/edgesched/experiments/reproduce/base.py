@@ -88,7 +88,22 @@ class Measure:
     args: dict[str, Any] = field(default_factory=dict)
 
 
-Step = Experiment | Training | Measure
+@dataclass(frozen=True)
+class Compare:
+    """One `edgesched compare` of a preset (for what only compare records, such as ASET's
+    per-window series); ``lam``, ``pattern``, ``duration`` as its load options."""
+
+    id: str
+    title: str
+    scenario: str
+    schedulers: tuple[str, ...]
+    seeds: tuple[int, ...]
+    lam: float | None = None
+    pattern: str | None = None
+    duration: float | None = None
+
+
+Step = Experiment | Training | Measure | Compare
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from edgesched.experiments.reproduce import MANIFEST, STEP_FILE, finish, paper
 from edgesched.experiments.reproduce.base import (
     SIZES,
     Claim,
+    Compare,
     Experiment,
     Measure,
     Paper,
@@ -142,7 +143,12 @@ def _run_step(
     info: dict[str, Any] = {
         "id": step.id,
         "title": step.title,
-        "kind": {Experiment: "sweep", Training: "training", Measure: "measure"}[type(step)],
+        "kind": {
+            Experiment: "sweep",
+            Training: "training",
+            Measure: "measure",
+            Compare: "compare",
+        }[type(step)],
         "spec": json_safe(dataclasses.asdict(step)),
         **run_metadata(),
     }
@@ -160,6 +166,8 @@ def _run_step(
                 args["checkpoint"] = found
             load_entry(step.fn)(sub, **args)
             info["status"] = "complete"
+        elif isinstance(step, Compare):
+            info.update(_compare(step, sub, executor, address, jobs, progress))
         else:
             info.update(_sweep(step, sub, out, executor, address, jobs, progress))
     except _Unavailable as exc:
@@ -255,21 +263,10 @@ def _sweep(
     return info
 
 
-def _plan_sweep(step: Experiment, sub: Path, ck: Path | None) -> tuple[Path, Any, dict[str, Any]]:
-    """Write the step's sweep file with the schedulers this version can run; its plan and
-    what ``experiment.json`` records (``_Unavailable`` when nothing can run)."""
-    from edgesched.experiments.backend import CompareOptions
-    from edgesched.experiments.sweep import plan
-    from edgesched.experiments.worlds import all_presets, resolve
-
-    if step.base not in {name for _, name, _ in all_presets()}:
-        raise _Unavailable(f"no preset {step.base!r}")
-    backend = resolve(step.base)
-    if step.checkpoint is not None and ck is None:
-        raise _Unavailable(f"no checkpoint {step.checkpoint}")
-    prepared = backend.prepare(step.base, CompareOptions(checkpoint=ck))
+def _runnable(backend: Any, prepared: Any, wanted: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The wanted schedulers (``*``: every registered one) this version runs on the
+    scenario, and why each other one does not."""
     registry = backend.schedulers_registry()
-    wanted = list(step.schedulers)
     if "*" in wanted:
         i = wanted.index("*")
         wanted[i : i + 1] = [n for n in registry.names() if n not in wanted]
@@ -292,6 +289,24 @@ def _plan_sweep(step: Experiment, sub: Path, ck: Path | None) -> tuple[Path, Any
             missing[n] = str(exc)
             continue
         run.append(n)
+    return run, missing
+
+
+def _plan_sweep(step: Experiment, sub: Path, ck: Path | None) -> tuple[Path, Any, dict[str, Any]]:
+    """Write the step's sweep file with the schedulers this version can run; its plan and
+    what ``experiment.json`` records (``_Unavailable`` when nothing can run)."""
+    from edgesched.experiments.backend import CompareOptions
+    from edgesched.experiments.sweep import plan
+    from edgesched.experiments.worlds import all_presets, resolve
+
+    if step.base not in {name for _, name, _ in all_presets()}:
+        raise _Unavailable(f"no preset {step.base!r}")
+    backend = resolve(step.base)
+    if step.checkpoint is not None and ck is None:
+        raise _Unavailable(f"no checkpoint {step.checkpoint}")
+    prepared = backend.prepare(step.base, CompareOptions(checkpoint=ck))
+    registry = backend.schedulers_registry()
+    run, missing = _runnable(backend, prepared, list(step.schedulers))
     if not run:
         raise _Unavailable("none of its schedulers runs here: " + "; ".join(missing.values()))
     data: dict[str, Any] = {"base": step.base, "schedulers": run, "seeds": list(step.seeds)}
@@ -332,6 +347,47 @@ def _plan_sweep(step: Experiment, sub: Path, ck: Path | None) -> tuple[Path, Any
     )
 
 
+def _compare(
+    step: Compare,
+    sub: Path,
+    executor: str,
+    address: str | None,
+    jobs: int | None,
+    progress: bool | None,
+) -> dict[str, Any]:
+    """One `edgesched compare` into ``sub/run`` with the schedulers this version runs."""
+    from edgesched.experiments.backend import CompareOptions
+    from edgesched.experiments.compare import compare
+    from edgesched.experiments.worlds import all_presets, resolve
+
+    if step.scenario not in {name for _, name, _ in all_presets()}:
+        raise _Unavailable(f"no preset {step.scenario!r}")
+    backend = resolve(step.scenario)
+    options = CompareOptions(lam=step.lam, pattern=step.pattern, duration=step.duration)
+    prepared = backend.prepare(step.scenario, options)
+    run, missing = _runnable(backend, prepared, list(step.schedulers))
+    if not run:
+        raise _Unavailable("none of its schedulers runs here: " + "; ".join(missing.values()))
+    result = compare(
+        step.scenario,
+        schedulers=run,
+        seeds=list(step.seeds),
+        out=sub / "run",
+        jobs=jobs,
+        options=options,
+        progress=progress,
+        executor=executor,
+        address=address,
+    )
+    return {
+        "status": "complete",
+        "schedulers": run,
+        "unavailable": missing,
+        "seeds": list(step.seeds),
+        "configs": [{"point": {}, "config": result.summary.get("config")}],
+    }
+
+
 # ----------------------------------------------------------------------------- estimate
 
 
@@ -367,6 +423,10 @@ def estimate(name: str, size: str = "full", jobs: int | None = None) -> list[Ste
                 secs = _budget_s(step.budget) if step.budget else float("nan")
                 how = f"budget {step.budget}" if step.budget else f"{step.steps} steps"
                 out.append(StepEstimate(step.id, step.title, 0, secs, how))
+                continue
+            if isinstance(step, Compare):
+                cells = len(step.seeds) * len(step.schedulers)
+                out.append(StepEstimate(step.id, step.title, cells, float("nan"), "not timed"))
                 continue
             if isinstance(step, Measure):
                 sub.mkdir(parents=True)
