@@ -242,3 +242,26 @@ def test_dry_run_estimates_every_step_and_writes_nothing(tmp_path: Path, capsys)
     assert main(["reproduce", "ecsrl", "--size", "smoke", "--dry-run", "--jobs", "1"]) == 0
     assert "about" in capsys.readouterr().out
     assert not any(tmp_path.iterdir())
+
+
+def test_a_compare_step_runs_what_this_version_has(tmp_path: Path) -> None:
+    from edgesched.experiments.reproduce.aset import _over_time
+    from edgesched.experiments.reproduce.base import Compare
+    from edgesched.experiments.reproduce.runner import _compare
+
+    step = Compare(
+        "t",
+        "t",
+        "aset-full-edge",
+        ("closest", "fastest", "policy-of-the-future"),
+        (0,),
+        60,
+        None,
+        20,
+    )
+    info = _compare(step, tmp_path / "t", "local", None, 1, False)
+    assert info["schedulers"] == ["closest", "fastest"]
+    assert info["unavailable"] == {"policy-of-the-future": "not registered in this version"}
+    summary = json.loads((tmp_path / "t" / "run" / "summary.json").read_text())
+    assert summary["lam"] == 60 and summary["duration_s"] == 20
+    assert _over_time(tmp_path / "t" / "run" / "timeseries.csv", tmp_path / "f.png").is_file()
