@@ -11,6 +11,10 @@ building the environments and starting and stopping Ray's local cluster, as the 
 ``identical`` says whether each Ray run's weights match the local run's (tapfinger: the whole
 checkpoint, optimizer and generators included, wall time aside). ``load_avg`` is the 1-minute
 load average before and after each run (the machine is shared).
+
+``--split`` (tapfinger) also times, in three more runs, the worlds' part of the loop (stepping
+them and building their graph views: ``VecWorlds`` locally, the round trips to the actors on
+Ray) against the whole loop.
 """
 
 from __future__ import annotations
@@ -79,6 +83,74 @@ def run(agent: str, steps: int, seed: int, out: Path, **rollouts: Any) -> dict[s
     }
 
 
+class TimedWorlds:
+    """A trainer's worlds, the time spent in them counted."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.seconds, self.rounds = inner, 0.0, 0
+
+    @property
+    def finished(self) -> Any:
+        return self.inner.finished
+
+    @finished.setter
+    def finished(self, value: Any) -> None:
+        self.inner.finished = value
+
+    def graphs(self) -> Any:
+        start = time.perf_counter()
+        out = self.inner.graphs()
+        self.seconds += time.perf_counter() - start
+        return out
+
+    def step(self, *args: Any) -> Any:
+        start = time.perf_counter()
+        out = self.inner.step(*args)
+        self.seconds += time.perf_counter() - start
+        self.rounds += 1
+        return out
+
+
+def tapfinger_split(steps: int, seed: int, workers: int | None, out: Path) -> dict[str, Any]:
+    """The worlds' share of one TapFinger training loop (default configuration)."""
+    from edgesched.rl.tapfinger.mappo import TrainConfig
+    from edgesched.rl.tapfinger.mappo import train as train_loop
+    from edgesched.rl.tapfinger.ray_worlds import RayRollouts
+    from edgesched.rl.tapfinger.vec import VecWorlds
+
+    cfg = TrainConfig(steps=steps, seed=seed, checkpoint_every=10**6)
+    made: list[TimedWorlds] = []
+    rollouts = RayRollouts(workers) if workers else None
+
+    def worlds(c: TrainConfig, rng: Any) -> Any:
+        inner = (
+            rollouts.worlds(c, rng)
+            if rollouts
+            else VecWorlds(c.scenario, c.num_envs, rng=rng, tasks=c.tasks, mode=c.mode)
+        )
+        made.append(TimedWorlds(inner))
+        return made[-1]
+
+    load_before = os.getloadavg()[0]
+    try:
+        train_loop(cfg, out, worlds=worlds, progress_bar=False)
+    finally:
+        if rollouts:
+            rollouts.close()
+    import torch
+
+    loop = torch.load(out / "checkpoint.pt", weights_only=True)["progress"]["wall_s"]
+    timed = made[0]
+    return {
+        "loop_s": round(loop, 2),
+        "worlds_s": round(timed.seconds, 2),
+        "worlds_share": round(timed.seconds / loop, 3),
+        "worlds_ms_per_round": round(1000 * timed.seconds / timed.rounds, 2),
+        "rounds": timed.rounds,
+        "load_avg": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+    }
+
+
 #: The runs compared: name and executor options.
 RUNS: dict[str, dict[str, Any]] = {
     "local": {},
@@ -99,6 +171,7 @@ def main() -> None:
         help="runs of each, interleaved (local, ray 1, ray 2, local, ...); the rates reported "
         "are the medians, every run's in 'runs'",
     )
+    ap.add_argument("--split", action="store_true", help="tapfinger: time the worlds' share")
     args = ap.parse_args()
     args.steps = args.steps or STEPS[args.agent]
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in RUNS}
@@ -117,6 +190,14 @@ def main() -> None:
         summary["identical"] = all(d.pop("state") == base for d in done)
         summary["runs"] = done
         results[name] = summary
+    if args.split and args.agent == "tapfinger":
+        with tempfile.TemporaryDirectory() as tmp:
+            results["split"] = {
+                name: tapfinger_split(
+                    args.steps, args.seed, RUNS[name].get("workers"), Path(tmp) / name
+                )
+                for name in RUNS
+            }
     print(
         json.dumps(
             {
