@@ -68,6 +68,7 @@ class DenseGraph:
         row_node: (R,) the global node index of each row's destination.
         row_edge: (R,) the edge-type index of each row.
         blocks: per destination type, the edge types (indices) that reach it, in order.
+        edge_row, edge_j: (E,) each edge's row and position in it (by row, then edge order).
     """
 
     sizes: dict[str, int]
@@ -76,6 +77,9 @@ class DenseGraph:
     row_node: Tensor
     row_edge: Tensor
     blocks: dict[str, list[int]]
+    edge_row: Tensor
+    edge_j: Tensor
+    edge_src: Tensor
 
 
 def dense_graph(
@@ -127,6 +131,9 @@ def dense_graph(
         row_node=torch.from_numpy(_cat(row_node)),
         row_edge=torch.from_numpy(_cat(row_edge)),
         blocks=blocks,
+        edge_row=torch.from_numpy(row.astype(np.int64)),
+        edge_j=torch.from_numpy(j.astype(np.int64)),
+        edge_src=torch.from_numpy(col.astype(np.int64)),
     )
 
 
@@ -196,8 +203,10 @@ class DenseHANConv:
         top = e.amax(dim=1, keepdim=True).clamp(min=-3e38)  # finite also for rows without edges
         w = torch.exp(e - top)
         alpha = w / (w.sum(dim=1, keepdim=True) + 1e-16)
-        # out[r, h, :] = sum_j alpha[r, j, h] * z[nbr[r, j], h, :]
-        out = (alpha.unsqueeze(3) * z[g.nbr]).sum(dim=1)  # (R, H, D)
+        # out[r, h, :] = sum_j alpha[r, j, h] * z[nbr[r, j], h, :], summed edge by edge in
+        # edge order (index_add_ on CPU runs sequentially), as PyG's scatter does
+        msg = alpha[g.edge_row, g.edge_j].unsqueeze(2) * z[g.edge_src]  # (E, H, D)
+        out = z.new_zeros(len(g.row_node), heads, dim).index_add_(0, g.edge_row, msg)
         out = F.relu(out.reshape(-1, heads * dim))
         res: dict[str, Tensor | None] = {}
         r0 = 0

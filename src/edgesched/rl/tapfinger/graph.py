@@ -79,69 +79,81 @@ class Graph:
 
 
 def build_graph(sim: PlacementSim, lay: Layout) -> Graph:
-    """The graph view of ``sim`` now."""
+    """The graph view of ``sim`` now.
+
+    Built in plain Python lists and turned into arrays once (with R = 2 a numpy call per
+    slot costs more than the arithmetic; this is on every decision round's path).
+    """
     N, K, R, T = lay.N, lay.K, lay.R, lay.T
-    grid = lay.grid
+    grid = [int(a) for a in lay.grid]
+    width = R + T + 1
+    empty_row = [0.0] * width
+    empty_row[R + T] = 1.0
     node_of: dict[int, int] = {}
-    pend_rows: list[np.ndarray] = []
+    pend_rows: list[list[float]] = []
     src: list[int] = []
     dst: list[int] = []
-    slot_node = np.zeros((N, K), dtype=np.int64)
-    slot_ok = np.zeros((N, K), dtype=bool)
-    slot_min = np.zeros((N, K, R), dtype=np.int64)
-    slot_rank = np.full((N, K), EMPTY_RANK, dtype=np.int64)
-    slot_task = np.full((N, K), -1, dtype=np.int64)
-    hi = np.zeros((N, R), dtype=np.int64)
-    run_rows: list[np.ndarray] = []
+    slot_node = [[0] * K for _ in range(N)]
+    slot_ok = [[False] * K for _ in range(N)]
+    slot_min = [[[0] * R for _ in range(K)] for _ in range(N)]
+    slot_rank = [[EMPTY_RANK] * K for _ in range(N)]
+    slot_task = [[-1] * K for _ in range(N)]
+    hi: list[list[int]] = []
+    run_rows: list[list[float]] = []
     rsrc: list[int] = []
+    t_now = sim.t
     for n, cl in enumerate(sim.clusters):
-        free = np.minimum(np.asarray(cl.free, dtype=np.int64), grid)
-        hi[n] = free
+        free = [min(int(f), g) for f, g in zip(cl.free, grid, strict=True)]
+        hi.append(free)
         for s, task in enumerate(cl.pending):
             if task is None:
-                row = np.zeros(lay.pending_dim, dtype=np.float32)
-                row[R + T] = 1.0
                 idx = len(pend_rows)
-                pend_rows.append(row)
+                pend_rows.append(empty_row)
             else:
                 idx_opt = node_of.get(task.id)
-                need = np.asarray(task.min, dtype=np.int64)
+                need = task.min
                 if idx_opt is None:
-                    row = np.zeros(lay.pending_dim, dtype=np.float32)
-                    row[:R] = need / grid
+                    row = [0.0] * width
+                    for r in range(R):
+                        row[r] = need[r] / grid[r]
                     row[R + min(task.type_index, T - 1)] = 1.0
                     idx = node_of[task.id] = len(pend_rows)
                     pend_rows.append(row)
                 else:
                     idx = idx_opt
-                slot_min[n, s] = need
-                slot_rank[n, s] = task.id
-                slot_task[n, s] = task.id
-                slot_ok[n, s] = bool(np.all(need <= free))
-            slot_node[n, s] = idx
+                slot_min[n][s] = list(need)
+                slot_rank[n][s] = task.id
+                slot_task[n][s] = task.id
+                slot_ok[n][s] = all(need[r] <= free[r] for r in range(R))
+            slot_node[n][s] = idx
             src.append(n)
             dst.append(idx)
         for task in cl.running:
-            row = np.zeros(R + T + 1, dtype=np.float32)
-            row[:R] = np.asarray(task.alloc, dtype=np.float32) / grid
+            row = [0.0] * width
+            alloc = task.alloc
+            for r in range(R):
+                row[r] = alloc[r] / grid[r]
             row[R + min(task.type_index, T - 1)] = 1.0
-            row[R + T] = min((sim.t - (task.start or 0)) / RUNNING_ELAPSED_SCALE, FEATURE_MAX)
+            row[R + T] = min((t_now - (task.start or 0)) / RUNNING_ELAPSED_SCALE, FEATURE_MAX)
             run_rows.append(row)
             rsrc.append(n)
-    running = np.stack(run_rows) if run_rows else np.zeros((0, R + T + 1), dtype=np.float32)
+    running = (
+        np.array(run_rows, dtype=np.float32) if run_rows else np.zeros((0, width), dtype=np.float32)
+    )
+    ok = np.array(slot_ok, dtype=bool)
     return Graph(
         cluster=cluster_features(sim, lay),
-        pending=np.stack(pend_rows),
+        pending=np.array(pend_rows, dtype=np.float32),
         running=running,
         pend_edges=np.array([src, dst], dtype=np.int64),
         run_edges=np.array([rsrc, list(range(len(rsrc)))], dtype=np.int64).reshape(2, -1),
-        slot_node=slot_node,
-        slot_ok=slot_ok,
-        slot_min=slot_min,
-        slot_rank=slot_rank,
-        slot_task=slot_task,
-        hi=hi,
-        can_decide=np.asarray(slot_ok.any(axis=1)),
+        slot_node=np.array(slot_node, dtype=np.int64),
+        slot_ok=ok,
+        slot_min=np.array(slot_min, dtype=np.int64).reshape(N, K, R),
+        slot_rank=np.array(slot_rank, dtype=np.int64),
+        slot_task=np.array(slot_task, dtype=np.int64),
+        hi=np.array(hi, dtype=np.int64).reshape(N, R),
+        can_decide=ok.any(axis=1),
     )
 
 
