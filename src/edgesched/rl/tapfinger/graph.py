@@ -153,7 +153,7 @@ def build_graph(sim: PlacementSim, lay: Layout) -> Graph:
         slot_rank=np.array(slot_rank, dtype=np.int64),
         slot_task=np.array(slot_task, dtype=np.int64),
         hi=np.array(hi, dtype=np.int64).reshape(N, R),
-        can_decide=ok.any(axis=1),
+        can_decide=np.asarray(ok.any(axis=1)),
     )
 
 
