@@ -371,10 +371,13 @@ class LiveRuntime:
         for attempt in range(2):
             mask = view.mask(r)
             if self.options.admission:
-                delay, _ = view.expected(r)
+                estimate = view.expected(r)
+                delay = estimate[0]
+                view.hold(r, estimate)  # the scheduler's call below reuses it
                 elapsed = view.loop.now - arrival
                 fits = mask & (delay + elapsed <= deadline_ms)
                 if not fits.any():
+                    view.hold(r, None)
                     best = float(np.min(np.where(mask, delay, np.inf)))
                     return self._finish(
                         self._record(
@@ -394,8 +397,11 @@ class LiveRuntime:
                         r,
                     )
             view.pending = r
-            a = int(self.scheduler.choose(view, r, mask))
-            view.pending = None
+            try:
+                a = int(self.scheduler.choose(view, r, mask))
+            finally:
+                view.pending = None
+                view.hold(r, None)
             if not (0 <= a <= w.n_edge and mask[a]):
                 return self._finish(
                     self._record(

@@ -112,6 +112,9 @@ class LiveView(forecast.Tables):
         self.served = [0] * M
         self._seq = 0
         self.pending: int | None = None
+        #: the estimate of the decision under way (:meth:`hold`): no event can change the
+        #: state between the gateway's admission check and the scheduler's call
+        self._held: tuple[int, tuple[np.ndarray, np.ndarray]] | None = None
 
     # ------------------------------------------------------------------ requests
 
@@ -154,11 +157,19 @@ class LiveView(forecast.Tables):
 
     def expected(self, r: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The simulator's expected delay and energy per action, on the live state."""
-        self._refresh()
         r = self.pending if r is None else r
         if r is None:
             raise ValueError("no pending request")
+        held = self._held
+        if held is not None and held[0] == r:
+            return held[1]
+        self._refresh()
         return forecast.expected(self, r)
+
+    def hold(self, r: int, estimate: tuple[np.ndarray, np.ndarray] | None) -> None:
+        """Answer :meth:`expected` for ``r`` with ``estimate`` until released (None): the
+        gateway computed it for the admission check an instant before, with no event since."""
+        self._held = None if estimate is None else (r, estimate)
 
     def lookahead(
         self, r: int | None = None
