@@ -182,7 +182,7 @@ class _Unavailable(Exception):
 
 
 def _train(step: Training, sub: Path, log: Callable[[str], Any]) -> dict[str, Any]:
-    from edgesched.experiments.train import TrainOptions, train
+    from edgesched.experiments.train import CHECKPOINT, TrainOptions, train
     from edgesched.rl import LEARNED
 
     if step.agent not in LEARNED:
@@ -203,7 +203,11 @@ def _train(step: Training, sub: Path, log: Callable[[str], Any]) -> dict[str, An
         )
     except ConfigError as exc:  # a training option this version does not have
         raise _Unavailable(str(exc)) from None
-    found = sorted(p for p in run.iterdir() if p.suffix in (".pt", ".zip"))
+    # the run's last checkpoint (TapFinger also keeps best.pt, chosen on its evaluation seeds)
+    found = sorted(
+        (p for p in run.iterdir() if p.suffix in (".pt", ".zip")),
+        key=lambda p: (p.name != CHECKPOINT, p.name),
+    )
     return {
         "status": "complete",
         "checkpoint": str(found[0].relative_to(sub)) if found else None,
