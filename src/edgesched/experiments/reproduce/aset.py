@@ -231,9 +231,13 @@ def claims(rec: Records) -> list[Claim]:
                 ),
                 baselines="every static policy, the best per lambda",
                 verdict=REPRODUCED if ok else NOT_REPRODUCED,
-                reason=f"never more than {100 * TIE:.1f} points below"
-                if ok
-                else f"more than {100 * TIE:.1f} points below at lambda {worst}",
+                reason=(
+                    f"never more than {100 * TIE:.1f} points below"
+                    if ok
+                    else f"more than {100 * TIE:.1f} points below at lambda {worst}"
+                )
+                + f"; ahead by more than a tie at {sum(g[0] > TIE for g in gaps.values() if g)}"
+                f" of {len(gaps)} lambdas",
                 value=gaps[worst][0],  # type: ignore[index]
             )
         )
