@@ -52,3 +52,17 @@ def test_no_server_error_on_generated_requests(tmp_path: Path) -> None:
     infer = [s for label, s in checked.items() if "/v1/infer" in label]
     # the generated bodies reach at least the validation (422) path of /v1/infer
     assert infer and 422 in infer[0], checked
+
+
+def test_no_server_error_on_generated_requests_to_the_streams_gateway(tmp_path: Path) -> None:
+    """The same run on a streams gateway (live-streams): opening streams and their queries."""
+    with gateway(tmp_path, "live-streams", "--scheduler", "closest") as gw:
+        schema = schemathesis.openapi.from_url(f"{gw.url}/openapi.json")
+        checked = {}
+        for result in schema.get_all_operations():
+            op = result.ok()
+            checked[op.label] = _exercise(op, gw.url)
+        assert gw.proc.poll() is None, "the gateway died"
+    assert all(checked.values()), checked
+    opened = [s for label, s in checked.items() if label.endswith("/v1/streams")]
+    assert opened and 422 in opened[0], checked

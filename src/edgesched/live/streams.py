@@ -671,7 +671,18 @@ def create_streams_app(runtime: StreamRuntime, *, manage: bool = True) -> FastAP
     )
     world = runtime.world
 
-    @app.post("/v1/streams", responses={422: {"description": "the request is malformed"}})
+    def body_of(model: type[BaseModel]) -> dict[str, Any]:
+        # the routes read the raw body (one pydantic-core call); the description names it
+        schema = model.model_json_schema()
+        return {
+            "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}
+        }
+
+    @app.post(
+        "/v1/streams",
+        openapi_extra=body_of(OpenStream),
+        responses={422: {"description": "the request is malformed"}},
+    )
     async def open_stream(request: Request) -> Response:
         """Open a stream: the scheduler routes it now (cluster and variant, or none)."""
         try:
@@ -699,6 +710,7 @@ def create_streams_app(runtime: StreamRuntime, *, manage: bool = True) -> FastAP
 
     @app.post(
         "/v1/streams/{stream}/infer",
+        openapi_extra=body_of(StreamQuery),
         responses={404: {"description": "no such stream"}, 422: {"description": "malformed"}},
     )
     async def infer(stream: str, request: Request) -> Response:
