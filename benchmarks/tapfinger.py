@@ -6,9 +6,10 @@
   decisions of every cluster) of the shipped synthetic-3 model on one CPU thread, at 3
   clusters (synthetic-3) and 6 clusters (synthetic-6, the same model: the network does not
   depend on the number of clusters), p50 and p99 over the rounds of one episode each,
-  through the fused dense path the scheduler uses (``fast``) and the reference PyG network
-  (``reference``); ``decision_cpu_ms``: the same rounds in this thread's CPU time, which a
-  busy shared machine inflates less than wall time;
+  through the fused dense path the scheduler uses (``fast``), that path with its
+  deterministic part in ONNX Runtime (``onnx``, ``make("tapfinger", ..., onnx=True)``) and
+  the reference PyG network (``reference``); ``decision_cpu_ms``: the same rounds in this
+  thread's CPU time, which a busy shared machine inflates less than wall time;
 - load_average: the machine's 1-minute load average before and after the timings;
 - train_decisions_per_s: agent decisions per second of the default training run (rollouts
   and PPO updates included), one thread, over ``--train-seconds``.
@@ -40,12 +41,14 @@ from edgesched.rl.tapfinger.scheduler import TapFingerScheduler, shipped_checkpo
 
 
 def round_times(
-    ckpt: dict, scenario_name: str, fast: bool, seed: int = 1000
+    ckpt: dict, scenario_name: str, engine: str, seed: int = 1000
 ) -> tuple[list[float], list[float]]:
     """Milliseconds per decision round over one episode: wall time and thread CPU time."""
     scenario, _ = load_scenario(scenario_name)
     sim = PlacementSim(scenario, workload(scenario, seed), seed, record=False)
-    sched = TapFingerScheduler.from_contents(ckpt, threads=1, fast=fast)
+    sched = TapFingerScheduler.from_contents(
+        ckpt, threads=1, fast=engine != "reference", onnx=engine == "onnx"
+    )
     sched.reset(sim, sim.streams["policy"])
     times: list[float] = []
     cpu: list[float] = []
@@ -89,13 +92,14 @@ def main() -> None:
         else:
             ckpt = load_checkpoint(path)
         load_before = os.getloadavg()[0]
-        latency: dict[str, dict[str, dict[str, float]]] = {"fast": {}, "reference": {}}
-        cpu: dict[str, dict[str, dict[str, float]]] = {"fast": {}, "reference": {}}
+        engines = ("onnx", "fast", "reference")
+        latency: dict[str, dict[str, dict[str, float]]] = {e: {} for e in engines}
+        cpu: dict[str, dict[str, dict[str, float]]] = {e: {} for e in engines}
         rounds = {}
-        for path_name, fast in (("fast", True), ("reference", False)):
+        for path_name in engines:
             for n, name in (("3", "synthetic-3"), ("6", "synthetic-6")):
-                round_times(ckpt, name, fast)  # warm-up episode
-                ms, cpu_ms = round_times(ckpt, name, fast)
+                round_times(ckpt, name, path_name)  # warm-up episode (and ONNX export)
+                ms, cpu_ms = round_times(ckpt, name, path_name)
                 latency[path_name][n] = percentiles(ms)
                 cpu[path_name][n] = percentiles(cpu_ms)
                 rounds[n] = len(ms)

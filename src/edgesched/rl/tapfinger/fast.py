@@ -187,31 +187,48 @@ class DenseHANConv:
         lin = [conv.lin_src[k] for k in keys] + [conv.lin_dst[k] for k in keys]
         self.lin = torch.cat(lin).detach().permute(1, 2, 0).contiguous()  # (H, D, 2E)
         self.q, self.k_weight, self.k_bias = conv.q, conv.k_lin.weight, conv.k_lin.bias
+        self.blocks = {t: sum(e[2] == t for e in edge_types) for t in conv.proj}
 
     def __call__(self, x: dict[str, Tensor], g: DenseGraph) -> dict[str, Tensor | None]:
-        """Outputs per node type of ``g.sizes`` (None for a type no edge type reaches)."""
+        """Outputs per node type of ``x`` (None for a type no edge type reaches); ``x``
+        holds every node type, in the order ``g`` was laid out in."""
+        return self.run(x, g.nbr, g.pad, g.row_node, g.row_edge, g.edge_row, g.edge_j, g.edge_src)
+
+    def run(
+        self,
+        x: dict[str, Tensor],
+        nbr: Tensor,
+        pad: Tensor,
+        row_node: Tensor,
+        row_edge: Tensor,
+        edge_row: Tensor,
+        edge_j: Tensor,
+        edge_src: Tensor,
+    ) -> dict[str, Tensor | None]:
+        """:meth:`__call__` on the layout's tensors (the form that exports to ONNX)."""
         heads, dim = self.heads, self.dim
-        z = torch.cat([F.linear(x[t], *self.proj[t]) for t in g.sizes]).view(
+        z = torch.cat([F.linear(v, *self.proj[t]) for t, v in x.items()]).view(
             -1, heads, dim
         )  # (M, H, D)
         # every node as a source and as a destination of every edge type: (M, E, H) each
         a_src, a_dst = (
             torch.matmul(z.transpose(0, 1), self.lin).permute(1, 2, 0).split(self.n_edge, dim=1)
         )
-        e = a_dst[g.row_node, g.row_edge].unsqueeze(1) + a_src[g.nbr, g.row_edge.unsqueeze(1)]
-        e = F.leaky_relu(e, self.slope) + g.pad  # (R, J, H), -inf on padding
+        e = a_dst[row_node, row_edge].unsqueeze(1) + a_src[nbr, row_edge.unsqueeze(1)]
+        e = F.leaky_relu(e, self.slope) + pad  # (R, J, H), -inf on padding
         top = e.amax(dim=1, keepdim=True).clamp(min=-3e38)  # finite also for rows without edges
         w = torch.exp(e - top)
         alpha = w / (w.sum(dim=1, keepdim=True) + 1e-16)
         # out[r, h, :] = sum_j alpha[r, j, h] * z[nbr[r, j], h, :], summed edge by edge in
         # edge order (index_add_ on CPU runs sequentially), as PyG's scatter does
-        msg = alpha[g.edge_row, g.edge_j].unsqueeze(2) * z[g.edge_src]  # (E, H, D)
-        out = z.new_zeros(len(g.row_node), heads, dim).index_add_(0, g.edge_row, msg)
+        msg = alpha[edge_row, edge_j].unsqueeze(2) * z[edge_src]  # (E, H, D)
+        out = z.new_zeros(row_node.shape[0], heads, dim).index_add(0, edge_row, msg)
         out = F.relu(out.reshape(-1, heads * dim))
         res: dict[str, Tensor | None] = {}
         r0 = 0
-        for t, n in g.sizes.items():
-            k = len(g.blocks[t])
+        for t, v in x.items():
+            n = v.shape[0]
+            k = self.blocks[t]
             if k == 0:
                 res[t] = None
                 continue
@@ -343,28 +360,39 @@ class FastActor:
         sizes = {CLUSTER: n, PENDING: len(g.pending), RUNNING: q, SHORTCUT: 1}
         return dense_graph(sizes, edges, EDGE_TYPES)
 
-    def encode(self, g: Graph) -> tuple[Tensor, Tensor]:
-        """Cluster (N, H) and pending (P, H) embeddings."""
-        x = {
-            CLUSTER: torch.from_numpy(g.cluster),
-            PENDING: torch.from_numpy(g.pending),
-            RUNNING: torch.from_numpy(g.running),
-            SHORTCUT: self.shortcut_x,
-        }
+    def inputs(self, g: Graph) -> tuple[Tensor, ...]:
+        """The tensors :meth:`core` reads from one world's graph."""
+        base = (
+            torch.from_numpy(g.cluster),
+            torch.from_numpy(g.pending),
+            torch.from_numpy(g.running),
+            torch.from_numpy(g.slot_node),
+            torch.from_numpy(g.slot_task < 0),
+            torch.from_numpy(g.slot_ok),
+        )
         if not self.han:
-            running = x[RUNNING]
-            rmean = torch.zeros(len(g.cluster), running.shape[1])
+            return (*base, torch.from_numpy(g.slot_rank), torch.from_numpy(g.run_edges[0]))
+        d = self.layout(g)
+        return (*base, d.nbr, d.pad, d.row_node, d.row_edge, d.edge_row, d.edge_j, d.edge_src)
+
+    def encode(
+        self, cluster: Tensor, pending: Tensor, running: Tensor, *rest: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Cluster (N, H) and pending (P, H) embeddings (``rest``: the layout's tensors for
+        the HAN encoder, the running tasks' clusters for the MLP one)."""
+        if not self.han:
+            (run_src,) = rest
+            rmean = torch.zeros(len(cluster), running.shape[1])
             if len(running):
-                idx = torch.from_numpy(g.run_edges[0])
-                rmean.index_add_(0, idx, running)
-                counts = torch.bincount(idx, minlength=len(g.cluster)).clamp(min=1)
+                rmean.index_add_(0, run_src, running)
+                counts = torch.bincount(run_src, minlength=len(cluster)).clamp(min=1)
                 rmean = rmean / counts.unsqueeze(1)
-            hc = _run(self.mlp_cluster, torch.cat([x[CLUSTER], rmean], dim=1))
-            return hc, _run(self.mlp_pending, x[PENDING])
+            hc = _run(self.mlp_cluster, torch.cat([cluster, rmean], dim=1))
+            return hc, _run(self.mlp_pending, pending)
+        x = {CLUSTER: cluster, PENDING: pending, RUNNING: running, SHORTCUT: self.shortcut_x}
         h = {t: F.relu(F.linear(x[t], *self.inp[t])) for t in NODE_TYPES}
-        dg = self.layout(g)
         for conv, norms in zip(self.convs, self.norms, strict=True):
-            out = conv(h, dg)
+            out = conv.run(h, *rest)
             nxt = {}
             for t in NODE_TYPES:
                 o = out[t]
@@ -380,18 +408,34 @@ class FastActor:
         """Masked task logits (A, K+1; index K is skip), slot embeddings after the
         transformer (A, K, H) and the agents' cluster embeddings (A, H), as the reference
         network's ``Forward`` gives them."""
+        return self.core(*self.inputs(g))
+
+    def core(
+        self,
+        cluster: Tensor,
+        pending: Tensor,
+        running: Tensor,
+        slot_node: Tensor,
+        slot_empty: Tensor,
+        slot_ok: Tensor,
+        *rest: Tensor,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """:meth:`forward` on the graph's tensors (:meth:`inputs`); no data-dependent
+        branches for the HAN variants, so it exports to ONNX."""
         net = self.net
-        ctx, pend = self.encode(g)
-        slot_ok = torch.from_numpy(g.slot_ok)
-        slot_h = pend[torch.from_numpy(g.slot_node)]  # (A, K, H)
+        if self.han:
+            ctx, pend = self.encode(cluster, pending, running, *rest)
+        else:
+            ctx, pend = self.encode(cluster, pending, running, rest[1])
+        slot_h = pend[slot_node]  # (A, K, H)
         a, k, h = slot_h.shape
         x = F.linear(
             torch.cat([slot_h, ctx.unsqueeze(1).expand(a, k, h)], dim=2),
             net.slot_in.weight,
             net.slot_in.bias,
         )
-        pad = torch.from_numpy(g.slot_task < 0)
-        pad[pad.all(dim=1)] = False  # an agent with no task attends over its empty slots
+        # an agent with no task attends over its empty slots
+        pad = slot_empty & ~slot_empty.all(dim=1, keepdim=True)
         x = encoder_layer(net.transformer, x, pad)
         variant = self.variant
         if variant in ("tapfinger", "no-han"):
@@ -405,7 +449,7 @@ class FastActor:
             ok = slot_ok
         else:  # vanilla: first in, first out among the feasible slots
             slot_logits = torch.zeros(a, k)
-            rank = torch.from_numpy(g.slot_rank).masked_fill(~slot_ok, torch.iinfo(torch.long).max)
+            rank = rest[0].masked_fill(~slot_ok, torch.iinfo(torch.long).max)
             first = rank.argmin(dim=1, keepdim=True)
             ok = torch.zeros_like(slot_ok).scatter_(1, first, True) & slot_ok
         logits = torch.cat([slot_logits.masked_fill(~ok, NEG), _run(self.skip, ctx)], dim=1)

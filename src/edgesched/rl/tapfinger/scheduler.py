@@ -67,6 +67,9 @@ class TapFingerScheduler(PlacementScheduler):
         fast: decide through the fused dense actor (:mod:`~edgesched.rl.tapfinger.fast`),
             which reads the same weights and draws the same samples as the reference PyG
             network (False: the reference network).
+        onnx: run that actor's deterministic part in ONNX Runtime
+            (:mod:`~edgesched.rl.tapfinger.onnx_actor`; HAN variants; exported once per
+            checkpoint into an on-disk cache, tens of seconds the first time).
     """
 
     name = NAME
@@ -77,12 +80,13 @@ class TapFingerScheduler(PlacementScheduler):
         greedy: bool | None = None,
         threads: int | None = 1,
         fast: bool = True,
+        onnx: bool = False,
     ) -> None:
         path = Path(checkpoint)
         if not path.is_file():
             raise ConfigError(f"--checkpoint {path}: no such file.")
         self.checkpoint: Path | None = path
-        self._setup(load_checkpoint(path), greedy, threads, fast)
+        self._setup(load_checkpoint(path), greedy, threads, fast, onnx)
 
     @classmethod
     def from_contents(
@@ -91,19 +95,31 @@ class TapFingerScheduler(PlacementScheduler):
         greedy: bool | None = None,
         threads: int | None = 1,
         fast: bool = True,
+        onnx: bool = False,
     ) -> TapFingerScheduler:
         """A scheduler from a checkpoint's contents already in memory (``net_config``,
         ``model``, ``value_norm``)."""
         self = cls.__new__(cls)
         self.checkpoint = None
-        self._setup(contents, greedy, threads, fast)
+        self._setup(contents, greedy, threads, fast, onnx)
         return self
 
     def _setup(
-        self, contents: dict[str, Any], greedy: bool | None, threads: int | None, fast: bool
+        self,
+        contents: dict[str, Any],
+        greedy: bool | None,
+        threads: int | None,
+        fast: bool,
+        onnx: bool = False,
     ) -> None:
         self.net, _ = build_net(contents)
-        self.fast = FastActor(self.net) if fast else None
+        self.fast: FastActor | None = None
+        if onnx:
+            from edgesched.rl.tapfinger.onnx_actor import OnnxActor
+
+            self.fast = OnnxActor(self.net)
+        elif fast:
+            self.fast = FastActor(self.net)
         if greedy is None:
             greedy = contents.get("train_config", {}).get("decoding", "sample") == "greedy"
         self.greedy = greedy
