@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgesched.placement.progress import ConstantSpeed
+from edgesched.placement.progress import ConstantSpeed, TanhGpu
 from edgesched.placement.schedulers import make, names
-from edgesched.placement.schedulers.authors import admission_cap
+from edgesched.placement.schedulers.authors import admission_cap, fit_speed_curve, speed_form
 from edgesched.placement.sim import PlacementSim
 from tests.conftest import make_scenario
 from tests.placement.test_rules import spec
@@ -156,3 +156,12 @@ def test_authors_random_and_min_lowest_cluster_keeps_the_task(name: str) -> None
             elif d[0] is not None and d[1] is not None:
                 both += 1
     assert both > 0  # the textbook versions do send conflicts to the world
+
+
+def test_optimus_fit_sees_the_grid_transposed() -> None:
+    """As in the authors' code, each speed is fitted at the transposed allocation: for a
+    GPU-sensitive task the fitted model credits CPUs, not GPUs."""
+    k = fit_speed_curve(TanhGpu(gpu_index=1, scale=16), (2, 1), 0, 1, (8, 8))
+    more_cpus = speed_form((8.0, 2.0), *k)
+    more_gpus = speed_form((2.0, 8.0), *k)
+    assert more_cpus > more_gpus

@@ -51,16 +51,24 @@ def fit_speed_curve(
     model: ProgressModel, minimum: Vector, ci: int, gi: int, grid: Vector
 ) -> tuple[float, ...]:
     """The authors' fit: unconstrained least squares on speed (not 1/speed) over every grid
-    point, including those below the minimum (speed 0) and zero allocations (as 0.001)."""
+    point, including those below the minimum (speed 0) and zero allocations (as 0.001).
+
+    As in their code, the speeds are listed CPU-major (point ``i`` is ``c = i // Dg``,
+    ``g = i % Dg`` for ``Dc x Dg`` grid points) while the feature arrays are built
+    GPU-major (``p = i % Dc``, ``w = i // Dc``): on a square grid each speed is fitted at the
+    transposed allocation, so the model learns CPUs where the world has GPUs.
+    """
+    dc, dg = grid[ci] + 1, grid[gi] + 1
     ps, gs, ys = [], [], []
-    for c in range(grid[ci] + 1):
-        for g in range(grid[gi] + 1):
-            alloc = list(minimum)
-            alloc[ci], alloc[gi] = c, g
-            fits = all(a >= m for a, m in zip(alloc, minimum, strict=True))
-            ys.append(model.speed(tuple(alloc), 0.0) if fits else 0.0)
-            ps.append(c if c else FIT_ZERO)
-            gs.append(g if g else FIT_ZERO)
+    for i in range(dc * dg):
+        c, g = divmod(i, dg)
+        alloc = list(minimum)
+        alloc[ci], alloc[gi] = c, g
+        fits = all(a >= m for a, m in zip(alloc, minimum, strict=True))
+        ys.append(model.speed(tuple(alloc), 0.0) if fits else 0.0)
+        p, w = i % dc, i // dc
+        ps.append(p if p else FIT_ZERO)
+        gs.append(w if w else FIT_ZERO)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", OptimizeWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
