@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import select
 import signal
 import threading
 import time
@@ -310,8 +311,11 @@ class WorkerHandle:
     def _readable(self) -> None:
         conn = self.conn
         assert conn is not None
+        fd = conn.fileno()
         try:
-            while conn.poll():
+            # called when the pipe is readable; Connection.poll() builds a selector per call,
+            # a bare select() checks for a further message at a fraction of its cost
+            while True:
                 msg = conn.recv()
                 kind = msg[0]
                 if kind == "answers":
@@ -329,6 +333,8 @@ class WorkerHandle:
                         self.on_ready(self)
                 elif kind == "fatal":
                     self.fatal = msg[1]
+                if self.conn is not conn or not select.select([fd], [], [], 0)[0]:
+                    return
         except (EOFError, OSError):
             self._died()
 
