@@ -265,3 +265,27 @@ def test_a_compare_step_runs_what_this_version_has(tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "t" / "run" / "summary.json").read_text())
     assert summary["lam"] == 60 and summary["duration_s"] == 20
     assert _over_time(tmp_path / "t" / "run" / "timeseries.csv", tmp_path / "f.png").is_file()
+
+
+@pytest.mark.parametrize("name", ["tapfinger", "aset", "ecsrl"])
+def test_every_claim_of_a_paper_is_a_row_when_nothing_could_run(tmp_path: Path, name: str) -> None:
+    """A version without any of the presets or schedulers a paper needs still gives its full
+    claims table: every row 'not available in this version' (or 'not checked') with the reason,
+    and no figure."""
+    from edgesched.experiments.reproduce import finish, paper
+
+    spec = paper(name)
+    steps = spec.steps("smoke")
+    (tmp_path / "reproduce.json").write_text(
+        json.dumps({"paper": name, "status": "complete", "steps": [s.id for s in steps]})
+    )
+    for s in steps:
+        (tmp_path / "experiments" / s.id).mkdir(parents=True)
+        info = {"kind": "sweep", "status": "unavailable", "reason": f"no preset for {s.id}"}
+        (tmp_path / "experiments" / s.id / "experiment.json").write_text(json.dumps(info))
+    claims = finish(tmp_path)
+    assert len(claims) >= 3
+    for c in claims:
+        assert c.verdict in (UNAVAILABLE, "not checked"), (c.id, c.verdict)
+        assert c.reason and c.statement and c.published and c.source
+    assert not any((tmp_path / "figures").iterdir())
