@@ -15,7 +15,8 @@ load average before and after each run (the machine is shared).
 
 ``--split`` (tapfinger) also times, in three more runs, the worlds' part of the loop (stepping
 them and building their graph views: ``VecWorlds`` locally, the round trips to the actors on
-Ray) against the whole loop.
+Ray) against the whole loop, and the CPU time of the learner and of the actors (which,
+unlike wall time, the other jobs of a shared machine do not inflate).
 """
 
 from __future__ import annotations
@@ -143,12 +144,22 @@ def tapfinger_split(steps: int, seed: int, workers: int | None, out: Path) -> di
             else VecWorlds(c.scenario, c.num_envs, rng=rng, tasks=c.tasks, mode=c.mode)
         )
         build[0] = time.perf_counter() - start
+        if rollouts:  # the actors' CPU time of their start-up, not counted below
+            build.append(sum(rollouts.ray.get([a.cpu_seconds.remote() for a in inner.actors])))
         made.append(TimedWorlds(inner))
         return made[-1]
 
     load_before = os.getloadavg()[0]
+    cpu = time.process_time()
     try:
         train_loop(cfg, out, worlds=worlds, progress_bar=False)
+        cpu = time.process_time() - cpu
+        inner = made[0].inner
+        actors_cpu = (
+            sum(rollouts.ray.get([a.cpu_seconds.remote() for a in inner.actors])) - build[1]
+            if rollouts
+            else 0.0
+        )
     finally:
         if rollouts:
             rollouts.close()
@@ -163,6 +174,9 @@ def tapfinger_split(steps: int, seed: int, workers: int | None, out: Path) -> di
         "worlds_s": round(timed.seconds, 2),
         "worlds_share": round(timed.seconds / loop, 3),
         "worlds_ms_per_round": round(1000 * timed.seconds / timed.rounds, 2),
+        # CPU seconds (not wall) of the run: the learner's, and the actors' after start-up
+        "learner_cpu_s": round(cpu, 2),
+        "actors_cpu_s": round(actors_cpu, 2),
         "rounds": timed.rounds,
         "load_avg": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }

@@ -24,6 +24,7 @@ Ray is imported inside functions only (it is an optional extra).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,10 @@ class _Shard:
         self.last = [None if d else self._graph(i) for i, d in enumerate(done)]
         return rewards, done, lost, finished, self.last
 
+    def cpu_seconds(self) -> float:
+        """CPU time of this actor's process so far (benchmarks/ray_train.py --split)."""
+        return time.process_time()
+
     def restart(self, seeds: dict[int, int]) -> list[Graph]:
         """Start the ended worlds of ``seeds`` (local index: seed); their first graphs, in
         index order."""
@@ -94,12 +99,12 @@ class RayWorlds:
         self.actors = [
             actor.remote(scenario_ref, source, [seeds[i] for i in part]) for part in self.parts
         ]
-        self.last: list[Graph] = [
-            g
-            for part in ray.get([a.graphs.remote() for a in self.actors])
-            for g in part
-            if g is not None
-        ]
+        try:
+            first = ray.get([a.graphs.remote() for a in self.actors])
+        except BaseException:
+            self.close()
+            raise
+        self.last: list[Graph] = [g for part in first for g in part if g is not None]
         self.finished: list[dict[str, float]] = []
 
     def graphs(self) -> list[Graph]:
