@@ -18,7 +18,8 @@ own allocation, so the run stays the teacher's).
 
 Cloning (:func:`clone`): ``epochs`` passes of minibatches over the rounds; the loss is the
 negative log-likelihood of the teacher's (slot, allocation) of every agent that had something
-to decide, plus ``vf_coef`` times the value loss on normalised returns.
+to decide (except choices the network's variant cannot make: ``vanilla`` always takes the
+first feasible slot), plus ``vf_coef`` times the value loss on normalised returns.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from edgesched.core.errors import ConfigError
 from edgesched.placement.episode import Episode
 from edgesched.placement.sim import Decision
 from edgesched.rl.tapfinger.graph import Graph, build_graph, collate
-from edgesched.rl.tapfinger.network import TapFingerNet, ValueNorm, evaluate
+from edgesched.rl.tapfinger.network import NEG, TapFingerNet, ValueNorm, evaluate
 
 if TYPE_CHECKING:
     from edgesched.placement.schedulers.base import PlacementScheduler
@@ -170,8 +171,10 @@ def clone(
             b = collate([demo.graphs[j] for j in idx])
             sl = slot[idx].reshape(-1)
             al = alloc[idx].reshape(-1, alloc.shape[2])
-            act_m = active[idx].reshape(-1).float()
             logp, _, v = evaluate(net, b, sl, al, torch.zeros(len(sl), dtype=torch.bool))
+            # a choice the variant cannot make (vanilla's first-in-first-out slot) is not
+            # imitated: its masked log-probability carries no gradient worth following
+            act_m = (active[idx].reshape(-1) & (logp.detach() > NEG / 2)).float()
             w = act_m.sum().clamp(min=1.0)
             nll = -(logp * act_m).sum() / w
             vf = 0.5 * ((v - vnorm.normalize(rets[idx].reshape(-1))) ** 2).mean()
