@@ -166,13 +166,21 @@ def test_train_and_evaluate_commands(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_shipped_checkpoints_load() -> None:
-    """synthetic-3 and hetero-6 have a shipped network that loads and fits the preset."""
+    """synthetic-3, hetero-6 and testbed-3 each ship their own warm-started network, which
+    loads, fits the preset, decides greedily and has a model card naming its training."""
     from edgesched.placement.scenario import load_scenario
     from edgesched.rl.tapfinger.scheduler import shipped_checkpoint
 
-    for name in ("synthetic-3", "hetero-6"):
+    for name in ("synthetic-3", "hetero-6", "testbed-3"):
         path = shipped_checkpoint(name)
-        assert path is not None and path.stat().st_size < 5_000_000
-        assert (path.parent / f"{name}.md").is_file()
-        TapFingerScheduler(path).check(load_scenario(name)[0])
-    assert shipped_checkpoint("testbed-3") is None
+        assert path is not None and path.name == f"{name}.pt"
+        assert path.stat().st_size < 5_000_000
+        card = (path.parent / f"{name}.md").read_text()
+        assert "--warm-start optimus-np" in card
+        contents = load_checkpoint(path)
+        assert contents["train_config"]["scenario"] == name
+        assert contents["train_config"]["warm_start"] == "optimus-np"
+        sched = TapFingerScheduler(path)
+        sched.check(load_scenario(name)[0])
+        assert sched.greedy
+    assert shipped_checkpoint("synthetic-6") is None

@@ -8,7 +8,7 @@ of a preset. Checkpoints hold tensors and plain values only and are read with
 Example:
     >>> shipped_checkpoint("synthetic-3").name
     'synthetic-3.pt'
-    >>> shipped_checkpoint("testbed-3") is None
+    >>> shipped_checkpoint("synthetic-6") is None
     True
 """
 
@@ -39,9 +39,8 @@ NAME = "tapfinger"
 
 
 #: The shipped network of each preset (file in ``checkpoints/tapfinger/``, model card beside it as
-#: ``{preset}.md``). hetero-6 is served by the synthetic-3 network: without retraining it beat
-#: a network trained on hetero-6 for 30 minutes on the same unseen seeds (hetero-6.md).
-SHIPPED = {"synthetic-3": "synthetic-3.pt", "hetero-6": "synthetic-3.pt"}
+#: ``{preset}.md``): behaviour-cloned from optimus-np, then PPO (``--warm-start optimus-np``).
+SHIPPED = {"synthetic-3": "synthetic-3.pt", "hetero-6": "hetero-6.pt", "testbed-3": "testbed-3.pt"}
 
 
 def shipped_checkpoint(scenario_name: str) -> Path | None:
