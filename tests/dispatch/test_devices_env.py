@@ -12,6 +12,7 @@ from gymnasium.utils.env_checker import check_env
 from edgesched.core.errors import ConfigError
 from edgesched.dispatch.devices.env import ecsrl_env, obs_size
 from edgesched.dispatch.devices.scenario import load as load_devices
+from edgesched.dispatch.devices.schedulers import make
 from edgesched.dispatch.devices.simulator import DeviceSim
 from edgesched.rl.ecsrl import EcsrlScheduler, shipped_checkpoint
 
@@ -77,9 +78,21 @@ def test_same_seed_same_episode() -> None:
 
 @pytest.mark.skipif(shipped_checkpoint() is None, reason="no shipped ecsrl checkpoint")
 def test_shipped_checkpoint_dispatches_within_the_mask() -> None:
-    """The shipped policy runs a short scenario, respecting every mask, meeting deadlines."""
+    """The shipped policy runs a short loaded run, respecting every mask, and meets more
+    deadlines than the load-blind baselines on the same requests."""
     world = load_devices("ecsrl-17k", duration_s=10)
     res = DeviceSim(world, 0).run(EcsrlScheduler())
+    assert np.all(res.action[res.requests.needs_cloud] == world.cloud_action)
+    for name in ("round-robin", "random", "least-loaded"):
+        other = DeviceSim(world, 0).run(make(name)).metrics()["throughput_rate"]
+        assert res.metrics()["throughput_rate"] > other, name
+
+
+def test_legacy_checkpoint_meets_the_legacy_deadlines() -> None:
+    """The previous checkpoint, shipped as ecsrl-17k-legacy, still meets about every
+    deadline of its preset."""
+    world = load_devices("ecsrl-17k-legacy", duration_s=10)
+    res = DeviceSim(world, 0).run(EcsrlScheduler(scenario="ecsrl-17k-legacy"))
     assert res.metrics()["throughput_rate"] >= 0.95
     assert np.all(res.action[res.requests.needs_cloud] == world.cloud_action)
 

@@ -69,7 +69,8 @@ def zip_of(path: Path, members: dict[str, bytes]) -> Path:
 def good_weights(agent: str) -> bytes:
     from edgesched.rl import sb3
 
-    path = sb3.checkpoint_dir(agent) / {"aset": "aset-full-edge", "ecsrl": "ecsrl-17k"}[agent]
+    shipped = {"aset": "aset-full-edge", "ecsrl": "ecsrl-17k-legacy"}
+    path = sb3.checkpoint_dir(agent) / shipped[agent]
     with zipfile.ZipFile(path.with_suffix(".zip")) as zf:
         return zf.read("policy.pth")
 

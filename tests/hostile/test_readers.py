@@ -130,7 +130,7 @@ def _devices_text(old: str, new: str) -> str:
 
 
 DEVICES: list[tuple[str, str, str, list[str]]] = [
-    ("wan-inf", "wan_mbps: 20", "wan_mbps: .inf", ["wan_mbps"]),
+    ("wan-inf", "wan_mbps: 6", "wan_mbps: .inf", ["wan_mbps"]),
     ("latency-nan", "lan_latency_ms: 1", "lan_latency_ms: .nan", ["lan_latency_ms"]),
     ("count-as-text", "count: 4\n", "count: '4'\n", ["count"]),
     ("name-traversal", "setting: devices\n", "setting: devices\nname: ../../etc\n", ["name"]),
@@ -143,7 +143,7 @@ DEVICES: list[tuple[str, str, str, list[str]]] = [
         ["coefficient"],
     ),
     ("requests-1e9", "count: 17000", "count: 1000000000", ["count"]),
-    ("max-queue-1e12", "wan_mbps: 20", "wan_mbps: 20\n  max_queue: 1000000000000", ["max_queue"]),
+    ("max-queue-1e12", "wan_mbps: 6", "wan_mbps: 6\n  max_queue: 1000000000000", ["max_queue"]),
     (
         "deadline-1e12",
         "duration_s: 300",

@@ -15,11 +15,12 @@ import csv
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from edgesched.core.config import load_model, read_yaml
 from edgesched.core.errors import ConfigError
-from edgesched.dispatch.catalogue import DevicesFile, data_path, resolve
+from edgesched.dispatch.catalogue import Catalogue, DevicesFile, data_files
 from edgesched.dispatch.devices.world import DeviceScenario, HostModel, PairDegradation
 
 
@@ -80,15 +81,18 @@ def apply_profile(
     in, into folder ``out``; returns the scenario pointing at them (``base``: the folder the
     scenario's own ``data:`` paths are relative to)."""
     data = model.data
-    devices_file = resolve(base, data.devices) if data.devices else data_path("devices.yaml")
-    proc_file = (
-        resolve(base, data.processing) if data.processing else data_path("processing_ms.csv")
-    )
+    variants_file, proc_file, devices_file = data_files(data, base)
     devices = yaml.safe_load(devices_file.read_text(encoding="utf-8"))["devices"]
+    table_classes = list(devices)
     devices.update(profile["devices"])
     (out / "devices.yaml").write_text(yaml.safe_dump({"devices": devices}), encoding="utf-8")
-    with proc_file.open(newline="", encoding="utf-8") as f:
-        rows = {r["variant"]: r for r in csv.DictReader(f)}
+    cat = Catalogue.load(variants_file, proc_file, devices_file)
+    times = {d: cat.processing_ms[d] for d in table_classes}
+    rows: dict[str, dict[str, str]] = {}
+    for i, v in enumerate(cat.variants):
+        row = {d: repr(float(t[i])) for d, t in times.items() if not np.isnan(t[i])}
+        if row:
+            rows[v] = {"variant": v, **row}
     classes = list(devices)
     for v, row in profile["processing_ms"].items():
         rows.setdefault(v, {"variant": v}).update({k: str(x) for k, x in row.items()})
