@@ -136,6 +136,21 @@ def _compare_args(p: argparse.ArgumentParser) -> None:
         "times and slow-down of the device classes it measured",
     )
     p.add_argument(
+        "--arrivals",
+        type=Path,
+        metavar="FILE",
+        help="dispatch: a CSV arrival trace replacing the scenario's arrivals: a header with a "
+        "timestamp_s column (one row per request, seconds from the start) or second,count "
+        "rows (the format `edgesched loadtest --arrivals` reads); excludes --lambda, "
+        "--pattern and --duration",
+    )
+    p.add_argument(
+        "--records",
+        choices=["parquet", "csv", "none"],
+        help="devices: the per-request records: results.parquet (zstd, the default), "
+        "results.csv (about 10 times larger), or none (the summary only)",
+    )
+    p.add_argument(
         "--out",
         type=Path,
         metavar="DIR",
@@ -194,6 +209,8 @@ def _compare(args: argparse.Namespace) -> int:
         pattern=args.pattern,
         duration=args.duration,
         profile=args.profile,
+        arrivals=args.arrivals,
+        records=args.records,
     )
     result = compare(
         args.scenario,

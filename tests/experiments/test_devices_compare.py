@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
@@ -15,7 +16,7 @@ from edgesched.cli import main
 from edgesched.dispatch.devices.schedulers import BASELINES
 from edgesched.experiments.backend import CompareOptions
 from edgesched.experiments.worlds import resolve
-from edgesched.experiments.worlds.devices import DevicesBackend
+from edgesched.experiments.worlds.devices import DevicesBackend, read_records
 
 METRICS = (
     "throughput_rate",
@@ -59,7 +60,8 @@ def test_compare_writes_results_summary_and_plot(tmp_path: Path, capsys: Any) ->
     code = main(["compare", str(small_preset(tmp_path)), *args])
     assert code == 0
     assert {p.name for p in out.iterdir()} == {
-        "results.csv",
+        "requests.parquet",
+        "results.parquet",
         "summary.json",
         "throughput_vs_energy.png",
     }
@@ -75,12 +77,23 @@ def test_compare_writes_results_summary_and_plot(tmp_path: Path, capsys: Any) ->
             assert isinstance(row[m], float) and math.isfinite(row[m])
         assert 0.0 <= row["throughput_rate"] <= 1.0
     assert summary["schedulers"]["always-cloud"]["offload_fraction"] == 1.0
-    with (out / "results.csv").open() as f:
-        rows = list(csv.DictReader(f))
-    assert len(rows) == 150 * 2 * len(names)
-    row = rows[0]
-    parts = sum(float(row[k]) for k in ("network_ms", "wan_queue_ms", "queue_ms", "processing_ms"))
-    assert parts == pytest.approx(float(row["delay_ms"]), abs=0.01)
+    table = read_records(out)
+    assert table.num_rows == 150 * 2 * len(names)
+    assert pq.read_table(out / "requests.parquet").num_rows == 150 * 2
+    cols = table.to_pydict()
+    assert all(d is not None for d in cols["deadline_us"])
+    parts = ("network_us", "wan_queue_us", "queue_us", "processing_us")
+    for i in range(0, table.num_rows, 97):
+        if cols["outcome"][i] != "rejected":
+            assert abs(sum(cols[k][i] for k in parts) - cols["delay_us"][i]) <= 4
+    # the records agree with the summary: successes per dispatcher
+    for name, row in summary["schedulers"].items():
+        ok = sum(
+            1
+            for s_, o in zip(cols["scheduler"], cols["outcome"], strict=True)
+            if s_ == name and o == "success"
+        )
+        assert ok == row["success_count"]
     assert "throughput" in capsys.readouterr().out
 
 
@@ -173,3 +186,51 @@ def test_evaluate_refuses_another_worlds_scenario(
     assert main(["evaluate", "ecsrl", "synthetic-3", "--out", str(out)]) == 2
     assert "ecsrl schedules devices scenarios" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_records_csv_and_none(tmp_path: Path) -> None:
+    """--records csv writes the CSV records (parts adding up to the delay), none no records;
+    the summary is the same either way."""
+    args = ["--seeds", "1", "--jobs", "1", "--no-progress", "--schedulers", "least-loaded"]
+    preset = str(small_preset(tmp_path))
+    assert main(["compare", preset, *args, "--records", "csv", "--out", str(tmp_path / "c")]) == 0
+    assert main(["compare", preset, *args, "--records", "none", "--out", str(tmp_path / "n")]) == 0
+    assert {p.name for p in (tmp_path / "n").iterdir()} == {
+        "summary.json",
+        "throughput_vs_energy.png",
+    }
+    with (tmp_path / "c" / "results.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 150
+    row = rows[0]
+    parts = sum(float(row[k]) for k in ("network_ms", "wan_queue_ms", "queue_ms", "processing_ms"))
+    assert parts == pytest.approx(float(row["delay_ms"]), abs=0.01)
+    a, b = (json.loads((tmp_path / d / "summary.json").read_text()) for d in "cn")
+    assert a["schedulers"] == b["schedulers"]
+
+
+def test_compare_replays_an_arrival_trace(tmp_path: Path) -> None:
+    """--arrivals: one request per trace row, the summary's count and duration the trace's."""
+    trace = tmp_path / "t.csv"
+    trace.write_text("timestamp_s\n" + "\n".join(f"{0.02 * i:.2f}" for i in range(1, 101)) + "\n")
+    out = tmp_path / "out"
+    args = ["--seeds", "1", "--jobs", "1", "--no-progress", "--schedulers", "least-loaded"]
+    code = main(["compare", "ecsrl-17k", *args, "--arrivals", str(trace), "--out", str(out)])
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["requests_per_run"] == 100 and summary["duration_s"] == pytest.approx(2.0)
+    arrival = pq.read_table(out / "requests.parquet").column("arrival_us").to_pylist()
+    assert arrival == [20_000 * i for i in range(1, 101)]
+
+
+def test_bad_arrival_trace_is_refused_naming_file_line_and_column(
+    tmp_path: Path, capsys: Any
+) -> None:
+    """A malformed trace row ends compare with exit 2 and a message naming where."""
+    trace = tmp_path / "bad.csv"
+    trace.write_text("timestamp_s\n0.5\n-1\n")
+    code = main(["compare", "ecsrl-17k", "--arrivals", str(trace), "--out", str(tmp_path / "o")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "bad.csv, line 3, column 'timestamp_s'" in err and "'-1'" in err
+    assert not (tmp_path / "o").exists()

@@ -27,6 +27,8 @@ LOAD_FLAGS = {
     "pattern": "--pattern",
     "duration": "--duration",
     "profile": "--profile",
+    "arrivals": "--arrivals",
+    "records": "--records",
 }
 
 
@@ -40,6 +42,8 @@ class CompareOptions:
     pattern: str | None = None
     duration: float | None = None
     profile: Path | None = None
+    arrivals: Path | None = None
+    records: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

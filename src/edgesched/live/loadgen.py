@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from edgesched.core.arrivals import read_arrival_trace
 from edgesched.core.errors import ConfigError
 
 OUTCOMES = ("success", "late", "rejected", "failed")
@@ -72,55 +73,14 @@ class Sent:
 
 
 def read_arrivals(path: Path) -> np.ndarray:
-    """Arrival times (s, sorted) from a CSV trace (see the module docstring).
+    """Arrival times (s, sorted) from a CSV trace (see the module docstring and
+    :func:`edgesched.core.arrivals.read_arrival_trace`, the one reader the simulated worlds
+    share); a ``second,count`` trace is spread with a fixed seed.
 
     Raises:
         ConfigError: no such file, an unknown header, or a bad row (named by line).
     """
-    if not path.is_file():
-        raise ConfigError(f"--arrivals {path}: no such file.")
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
-    if not rows:
-        raise ConfigError(f"{path}: empty; expected a header `timestamp_s` or `second,count`.")
-    header = [h.strip() for h in rows[0]]
-    times: list[float] = []
-    if "timestamp_s" in header:
-        col = header.index("timestamp_s")
-        for i, row in enumerate(rows[1:], start=2):
-            if not row or all(not c.strip() for c in row):
-                continue
-            try:
-                t = float(row[col])
-            except (ValueError, IndexError):
-                raise ConfigError(
-                    f"{path}, line {i}: column 'timestamp_s': not a number."
-                ) from None
-            if not 0 <= t < 1e7:
-                raise ConfigError(f"{path}, line {i}: column 'timestamp_s': {t} is not >= 0.")
-            times.append(t)
-    elif header[:2] == ["second", "count"]:
-        rng = np.random.default_rng(0)
-        for i, row in enumerate(rows[1:], start=2):
-            if not row or all(not c.strip() for c in row):
-                continue
-            try:
-                sec, count = float(row[0]), int(row[1])
-            except (ValueError, IndexError):
-                raise ConfigError(
-                    f"{path}, line {i}: expected `second,count` as numbers (count a whole number)."
-                ) from None
-            if sec < 0 or count < 0 or count > 1_000_000:
-                raise ConfigError(f"{path}, line {i}: second and count must be >= 0.")
-            times += list(sec + rng.random(count))
-    else:
-        raise ConfigError(
-            f"{path}, line 1: unknown header {','.join(header)!r}; expected a `timestamp_s` "
-            "column, or `second,count`."
-        )
-    if not times:
-        raise ConfigError(f"{path}: no arrivals.")
-    return np.sort(np.array(times))
+    return read_arrival_trace(path).times(np.random.default_rng(0))
 
 
 def parse_mix(text: str, tasks: list[str]) -> dict[str, float]:

@@ -11,6 +11,7 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
+from edgesched.core.arrivals import read_arrival_trace
 from edgesched.core.config import load_model, preset_descriptions, read_yaml, scenario_file
 from edgesched.core.errors import ConfigError
 from edgesched.dispatch.devices.profile import apply_profile, read_profile
@@ -19,6 +20,7 @@ from edgesched.dispatch.devices.world import (
     DeviceWorld,
     build_world,
     load_scenario,
+    with_arrivals,
     with_requests,
 )
 
@@ -41,16 +43,36 @@ def load(
     rate_per_min: float | None = None,
     duration_s: float | None = None,
     profile: str | Path | None = None,
+    arrivals: str | Path | None = None,
 ) -> DeviceWorld:
     """A device-setting preset name or YAML path, built into a :class:`DeviceWorld` with the
     given request rate (per minute) and duration (None: the scenario's), and the processing
     times and slow-down of a measured ``profile`` (``edgesched profile --out``) in place of
-    the scenario's for the device classes it measured.
+    the scenario's for the device classes it measured. ``arrivals``: a CSV arrival trace
+    (:func:`edgesched.core.arrivals.read_arrival_trace`) in place of the Poisson arrivals; it
+    sets the count and the duration, so it excludes a rate and a duration.
 
     Raises:
         ConfigError: unknown preset and no such file, a file of another setting, any problem
-            in the file or the profile.
+            in the file, the profile or the trace, a trace with a rate or a duration.
     """
+    if arrivals is None:
+        return _load(scenario, rate_per_min, duration_s, profile)
+    if rate_per_min is not None or duration_s is not None:
+        raise ConfigError(
+            "--arrivals sets when every request arrives (their count and the duration); it "
+            "cannot be combined with --lambda or --duration."
+        )
+    trace = read_arrival_trace(arrivals)
+    return with_arrivals(_load(scenario, None, None, profile), trace)
+
+
+def _load(
+    scenario: str | Path,
+    rate_per_min: float | None,
+    duration_s: float | None,
+    profile: str | Path | None,
+) -> DeviceWorld:
     path, is_preset = scenario_file(scenario, preset_dir(), "device-setting scenario")
     name = path.stem if is_preset else None
     if profile is None:

@@ -79,8 +79,11 @@ class Requests:
 def generate_requests(world: DeviceWorld, streams: RandomStreams) -> Requests:
     """Draw a seed's requests (see the model in :mod:`edgesched.dispatch.devices`)."""
     req = world.scenario.requests
-    n = req.count
-    arrival = np.sort(streams["arrivals"].uniform(0.0, req.duration_s * 1000.0, n))
+    if world.arrivals is not None:  # a trace: its times exactly (per-second counts spread)
+        arrival = world.arrivals.times(streams["arrivals"]) * 1000.0
+    else:
+        arrival = np.sort(streams["arrivals"].uniform(0.0, req.duration_s * 1000.0, req.count))
+    n = int(arrival.size)
     g = streams["requests"]
     task = g.choice(len(world.tasks), size=n, p=world.task_share)
     needs = g.random(n) < req.offload_share

@@ -60,6 +60,7 @@ dynamic power. ``docs/ecsrl.md`` keeps the list.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +69,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
+from edgesched.core.arrivals import ArrivalTrace
 from edgesched.core.config import (
     Name,
     Ratio,
@@ -75,7 +77,7 @@ from edgesched.core.config import (
     read_scenario,
 )
 from edgesched.core.errors import ConfigError
-from edgesched.dispatch.catalogue import Catalogue, DataFiles, resolve
+from edgesched.dispatch.catalogue import Catalogue, DataFiles, data_files
 
 # ----------------------------------------------------------------------------- config models
 
@@ -218,6 +220,8 @@ class DeviceWorld:
         edge_variant, cloud_variant: variant index of each task [T].
         payload_kb: [T].
         lan_ms, lan_mbps, wan_ms, wan_mbps: one-way latencies and bandwidths.
+        arrivals: an arrival trace replacing the scenario's Poisson arrivals (its count and
+            end are then the scenario's ``requests.count`` and ``duration_s``), or None.
     """
 
     scenario: DeviceScenario
@@ -240,6 +244,7 @@ class DeviceWorld:
     edge_variant: np.ndarray
     cloud_variant: np.ndarray
     payload_kb: np.ndarray
+    arrivals: ArrivalTrace | None = None
 
     @property
     def n_machines(self) -> int:
@@ -291,11 +296,9 @@ def build_world(scenario: DeviceScenario, source: str, base: Path | None = None)
             whose idle power exceeds its cap.
     """
     data = scenario.data
-    devices_file = resolve(base, data.devices) if data.devices else None
-    processing_file = resolve(base, data.processing) if data.processing else None
+    _, processing_file, devices_file = data_files(data, base)
     cat = Catalogue.of(data, base)
-    dev_src = str(devices_file or "edgesched/dispatch/data/devices.yaml")
-    proc_src = str(processing_file or "edgesched/dispatch/data/processing_ms.csv")
+    dev_src, proc_src = str(devices_file), str(processing_file)
     for cls, dm in cat.devices.items():
         if dm.idle_w > dm.max_w:
             raise ConfigError(
@@ -432,6 +435,17 @@ def load_scenario(path: str | Path, *, name: str | None = None, **overrides: Any
     path = Path(path)
     model = read_scenario(DeviceScenario, path, name)
     return build_world(with_requests(model, **overrides), str(path), path.parent)
+
+
+def with_arrivals(world: DeviceWorld, trace: ArrivalTrace) -> DeviceWorld:
+    """The same world with its requests arriving as ``trace`` says: the count is the trace's,
+    the duration its end (at least 1 ms); tasks, deadlines and accuracy needs are drawn as the
+    scenario says."""
+    req = world.scenario.requests.model_copy(
+        update={"count": trace.count, "duration_s": max(trace.end_s, 1e-3)}
+    )
+    scenario = world.scenario.model_copy(update={"requests": req})
+    return dataclasses.replace(world, scenario=scenario, arrivals=trace)
 
 
 def with_requests(

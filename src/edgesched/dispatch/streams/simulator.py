@@ -204,17 +204,27 @@ def hist_percentile(hist: np.ndarray, q: float) -> float:
 
 
 def generate_clients(world: StreamWorld, streams: RandomStreams) -> dict[str, np.ndarray]:
-    """Every client of a run: arrival time, access point, application (sorted by time)."""
-    rate = world.rate()
-    horizon = world.scenario.load.duration_s
-    per_second = type(rate)([(s, r / 60.0) for s, r in zip(rate.starts, rate.rates, strict=True)])
-    times, aps = [], []
-    for s in range(len(world.access_points)):
-        t = per_second.poisson_times(streams["arrivals"], horizon)
-        times.append(t)
-        aps.append(np.full(t.size, s, dtype=np.int64))
-    t0 = np.concatenate(times) if times else np.empty(0)
-    ap = np.concatenate(aps) if aps else np.empty(0, dtype=np.int64)
+    """Every client of a run: arrival time, access point, application (sorted by time).
+
+    With an arrival trace (``world.arrivals``) the clients arrive at its times, each at an
+    access point drawn uniformly from the loaded ones; else at every access point as a
+    Poisson process of the scenario's rate."""
+    if world.arrivals is not None:
+        t0 = world.arrivals.times(streams["arrivals"])
+        ap = streams["arrivals"].integers(len(world.access_points), size=t0.size)
+    else:
+        rate = world.rate()
+        horizon = world.scenario.load.duration_s
+        per_second = type(rate)(
+            [(s, r / 60.0) for s, r in zip(rate.starts, rate.rates, strict=True)]
+        )
+        times, aps = [], []
+        for s in range(len(world.access_points)):
+            t = per_second.poisson_times(streams["arrivals"], horizon)
+            times.append(t)
+            aps.append(np.full(t.size, s, dtype=np.int64))
+        t0 = np.concatenate(times) if times else np.empty(0)
+        ap = np.concatenate(aps) if aps else np.empty(0, dtype=np.int64)
     order = np.argsort(t0, kind="stable")
     weights = np.array([a.weight for a in world.apps])
     app = streams["applications"].choice(len(world.apps), size=t0.size, p=weights / weights.sum())

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field
 
-from edgesched.core.arrivals import PiecewiseRate
+from edgesched.core.arrivals import ArrivalTrace, PiecewiseRate
 from edgesched.core.config import Name, Ratio, StrictModel, load_model, read_scenario
 from edgesched.core.errors import ConfigError
 from edgesched.dispatch.catalogue import Catalogue, DataFiles, data_path, resolve
@@ -194,6 +194,8 @@ class StreamWorld:
     net_ms: np.ndarray
     uplink_ms: np.ndarray
     feasible: np.ndarray
+    #: an arrival trace of clients replacing the Poisson arrivals (or None)
+    arrivals: ArrivalTrace | None = None
 
     @property
     def n_clusters(self) -> int:

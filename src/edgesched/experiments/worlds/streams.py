@@ -42,8 +42,11 @@ class StreamsBackend(WorldBackend):
 
     world = "streams"
     registry = "edgesched.dispatch.streams.schedulers:SCHEDULERS"
-    load_options = ("lam", "pattern", "duration")
-    load_hint = "use --lambda, --pattern and --duration to change its load"
+    load_options = ("lam", "pattern", "duration", "arrivals")
+    load_hint = (
+        "use --lambda, --pattern and --duration to change its load, or --arrivals to replay "
+        "a trace of client arrivals"
+    )
 
     def presets(self) -> dict[str, str]:
         return presets()
@@ -57,7 +60,11 @@ class StreamsBackend(WorldBackend):
 
     def load(self, scenario: str, options: CompareOptions) -> Prepared:
         world = load(
-            scenario, lam=options.lam, pattern=options.pattern, duration_s=options.duration
+            scenario,
+            lam=options.lam,
+            pattern=options.pattern,
+            duration_s=options.duration,
+            arrivals=options.arrivals,
         )
         return Prepared(world=world, name=world.name)
 
