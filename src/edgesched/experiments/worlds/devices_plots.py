@@ -40,6 +40,8 @@ def plot_throughput_vs_energy(path: Path, summary: dict[str, Any]) -> None:
                 alpha=0.85,
                 zorder=3 if learned else 2,
             )
+            if zoom:  # the zoom has no legend: name the points beside them
+                ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=7)
         ax.set_xlabel("energy per request (J, attributed dynamic energy)")
         ax.grid(True, alpha=0.3)
     axes[0].set_ylabel("throughput rate (within deadline and accuracy)")
