@@ -586,6 +586,10 @@ from edgesched.live.cli import register as _register_live  # noqa: E402
 
 _register_live(command)
 
+from edgesched.integrations.kubernetes.cli import register as _register_k8s  # noqa: E402
+
+_register_k8s(command)
+
 
 # ----------------------------------------------------------------------------- main
 

@@ -7,7 +7,7 @@ environments and the experiment runner drive them only through these three metho
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -45,3 +45,13 @@ class PlacementScheduler:
     def decide(self, sim: PlacementSim) -> Sequence[Decision | None]:
         """One decision (or None to skip) per cluster for this round."""
         raise NotImplementedError
+
+    def get_state(self) -> dict[str, Any]:
+        """The scheduler's own random state between timesteps, beyond the policy stream
+        given to :meth:`reset`, as JSON values; {} when it keeps none. A run resumed in
+        another process (the Kubernetes operator after a restart) calls :meth:`reset`, then
+        :meth:`set_state` with this."""
+        return {}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`get_state` returned (after :meth:`reset`)."""

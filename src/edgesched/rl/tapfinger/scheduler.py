@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -147,6 +148,15 @@ class TapFingerScheduler(PlacementScheduler):
         self.gen.manual_seed(int(rng.integers(2**63 - 1)))
         if self.threads is not None:
             torch.set_num_threads(self.threads)
+
+    def get_state(self) -> dict[str, Any]:
+        """The sampling generator's state (base64 of torch's state bytes)."""
+        raw = self.gen.get_state().numpy().tobytes()
+        return {"torch_generator": base64.b64encode(raw).decode("ascii")}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        raw = base64.b64decode(state["torch_generator"])
+        self.gen.set_state(torch.from_numpy(np.frombuffer(raw, dtype=np.uint8).copy()))
 
     def decide(self, sim: PlacementSim) -> Sequence[Decision | None]:
         lay = self.lay
