@@ -97,6 +97,11 @@ def _args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="simulated time: stop once every EdgeTask has ended",
     )
+    op.add_argument(
+        "--liveness",
+        metavar="URL",
+        help="serve kopf's liveness probe here, e.g. http://0.0.0.0:8080/healthz (default: none)",
+    )
     op.add_argument("--verbose", action="store_true", help="log every round")
     _common(op)
     sb = sub.add_parser(
@@ -195,6 +200,9 @@ def _operator(args: argparse.Namespace, scenario: object) -> int:
                     f"{getattr(scenario, 'name', '')}; give --checkpoint."
                 )
             checkpoint = shipped
+    from edgesched.integrations.kubernetes.operator import build_scheduler
+
+    build_scheduler(OperatorOptions(args.scheduler, checkpoint), scenario)  # type: ignore[arg-type]
     options = OperatorOptions(
         scheduler=args.scheduler,
         checkpoint=checkpoint,
@@ -205,6 +213,7 @@ def _operator(args: argparse.Namespace, scenario: object) -> int:
         simulated=args.simulated,
         exit_when_done=args.exit_when_done,
         kubeconfig=args.kubeconfig,
+        liveness=args.liveness,
     )
     return run(options)
 

@@ -97,6 +97,7 @@ class OperatorOptions:
         simulated: run on the logical clock acknowledged by the simulated kubelet.
         exit_when_done: stop once every EdgeTask has ended (simulated time, for runs).
         kubeconfig: a kubeconfig file (default: in-cluster, then ``KUBECONFIG``).
+        liveness: kopf's liveness endpoint (``http://0.0.0.0:8080/healthz``), or None.
     """
 
     scheduler: str
@@ -108,6 +109,7 @@ class OperatorOptions:
     simulated: bool = False
     exit_when_done: bool = False
     kubeconfig: str | None = None
+    liveness: str | None = None
 
 
 @dataclass
@@ -167,6 +169,7 @@ class Operator:
         self.full_times: list[float] = []  # ... and until its pods exist
         self.placed = 0
         self.journal = self._load_journal()
+        log.info("operator ready: %s on %s", options.scheduler, self.scenario.name)
 
     # ------------------------------------------------------------------ journal
 
@@ -434,6 +437,7 @@ class Operator:
         j.next_t = t + 1
         self._write_journal()  # the commit point
         self.round_times.append(time.perf_counter() - begin)
+        log.info("timestep %d: %d started, decided in %.3f s", t, len(starts), self.round_times[-1])
         self.carry_out(starts, t, seen)
         self._finish_round(t)
         self.full_times.append(time.perf_counter() - begin)
@@ -573,12 +577,13 @@ def run(options: OperatorOptions) -> int:
     def _login(**_: Any) -> Any:
         return connection_info(api.configuration)
 
-    @kopf.on.startup(registry=registry)
-    def _configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-        settings.posting.level = logging.WARNING
-        settings.persistence.finalizer = f"{GROUP}/delete-pod"
-        settings.watching.server_timeout = 120
-        settings.watching.client_timeout = 150
+    settings = kopf.OperatorSettings()
+    settings.posting.level = logging.WARNING  # events for warnings and errors only
+    settings.persistence.finalizer = f"{GROUP}/delete-pod"
+    settings.watching.server_timeout = 120
+    settings.watching.client_timeout = 150
+    # The namespace is given: no listing of namespaces or resources (fewer permissions)
+    settings.scanning.disabled = True
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)
     def _deleted(name: str, namespace: str | None, **_: Any) -> None:
@@ -598,6 +603,8 @@ def run(options: OperatorOptions) -> int:
                 namespaces=[options.namespace],
                 standalone=True,
                 stop_flag=stop_flag,
+                settings=settings,
+                liveness_endpoint=options.liveness,
             )
         )
         try:

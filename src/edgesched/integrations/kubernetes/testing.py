@@ -5,10 +5,11 @@ by kopf's author) in a background thread on ``127.0.0.1`` and an ephemeral port,
 kubeconfig pointing at it. The emulator is more lenient than a real API server: it ignores
 label and field selectors, does not check ``resourceVersion``, runs no garbage collector, and
 does not process Bindings. The operator relies on none of that (it filters on the client side
-and deletes what it owns itself). Two things a real server does and kmock does not are added
-here, because the operator's correctness depends on them: objects get a ``uid``, a
-``creationTimestamp`` and a ``resourceVersion`` when created. Tests can make the server
-answer 409, 500 or 503 (:meth:`ApiServer.fail`), with or without carrying out the request.
+and deletes what it owns itself). What a real server does, kmock does not, and the
+operator or kopf depend on, is added here: created objects get a ``uid``, a
+``creationTimestamp`` and a ``resourceVersion`` (which moves on every write), and a JSON
+patch whose ``test`` fails is answered 422 (kmock answers 500). Tests can make the server answer
+409, 500 or 503 (:meth:`ApiServer.fail`), with or without carrying out the request.
 
 Needs the ``dev`` extra (kmock).
 """
@@ -16,9 +17,12 @@ Needs the ``dev`` extra (kmock).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import itertools
 import re
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -28,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp.web
+import jsonpatch
 import kmock
 import yaml
 
@@ -92,20 +97,15 @@ class StrictEmulator(kmock.KubernetesEmulator):
                 meta["resourceVersion"] = str(next(self._versions))
         failure = self._failure(request)
         if failure is None:
-            return await super()._handle(request)
-        if failure.commit:
-            await super()._handle(request)
-        return aiohttp.web.json_response(
-            {
-                "apiVersion": "v1",
-                "kind": "Status",
-                "status": "Failure",
-                "code": failure.status,
-                "reason": {409: "Conflict", 500: "InternalError"}.get(failure.status, "Injected"),
-                "message": "injected by the test",
-            },
-            status=failure.status,
-        )
+            try:
+                return await super()._handle(request)
+            except jsonpatch.JsonPatchTestFailed as exc:  # a real server answers 422
+                return _status(422, "Invalid", str(exc))
+        if failure.commit:  # carried out (or refused) as usual; the answer is lost
+            with contextlib.suppress(Exception):
+                await super()._handle(request)
+        reason = {409: "Conflict", 500: "InternalError"}.get(failure.status, "Injected")
+        return _status(failure.status, reason, "injected by the test")
 
     def _failure(self, request: kmock.Request) -> Failure | None:
         method = str(request.method.value if request.method else "").upper()
@@ -292,6 +292,18 @@ class ApiServer:
         return names
 
 
+def _status(code: int, reason: str, message: str) -> aiohttp.web.Response:
+    body = {
+        "apiVersion": "v1",
+        "kind": "Status",
+        "status": "Failure",
+        "code": code,
+        "reason": reason,
+        "message": message,
+    }
+    return aiohttp.web.json_response(body, status=code)
+
+
 def _plain(value: Any) -> Any:
     """A deep copy of kmock's wrapped values as plain dicts and lists."""
     if isinstance(value, dict) or hasattr(value, "items"):
@@ -299,3 +311,156 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
+
+
+# ----------------------------------------------------------------------------- runs
+
+#: Per task: (cluster name, allocation, start timestep, finish timestep).
+Schedule = dict[str, tuple[str | None, tuple[int, ...], int | None, int | None]]
+
+
+def reference_schedule(
+    scenario_ref: str | Path, trace: Any, scheduler: str, seed: int, checkpoint: Path | None
+) -> Schedule:
+    """What ``edgesched compare --trace`` simulates for one (scheduler, seed), by the
+    EdgeTask names :func:`~edgesched.integrations.kubernetes.submit.trace_submissions` gives
+    (cluster i is ``cluster-i``)."""
+    from edgesched.experiments.backend import make_scheduler
+    from edgesched.placement.scenario import load_scenario
+    from edgesched.placement.schedulers import SCHEDULERS
+    from edgesched.placement.sim import PlacementSim
+    from edgesched.placement.workload import workload
+
+    sc, source = load_scenario(scenario_ref)
+    sim = PlacementSim(sc, workload(sc, seed, trace, source), seed, record=False)
+    sim.run(make_scheduler(SCHEDULERS, scheduler, checkpoint))
+    return {
+        f"task-{k:05d}": (f"cluster-{t.cluster}", tuple(t.alloc), t.start, t.finish)
+        for k, t in enumerate(sim.tasks)
+    }
+
+
+def api_schedule(server: ApiServer, resources: Sequence[str] = ("cpu", "gpu")) -> Schedule:
+    """The same, read from the EdgeTasks' statuses."""
+    out: Schedule = {}
+    for obj in server.objects("edgetasks"):
+        s = obj.get("status") or {}
+        alloc = tuple(int((s.get("allocation") or {}).get(r, 0)) for r in resources)
+        out[obj["metadata"]["name"]] = (s.get("cluster"), alloc, s.get("start"), s.get("finish"))
+    return out
+
+
+def schedule_diff(want: Schedule, got: Schedule) -> list[str]:
+    """One line per task whose cluster, allocation, start or finish differ."""
+    return [
+        f"{name}: simulator {want[name]}, operator {got.get(name)}"
+        for name in sorted(want)
+        if want[name] != got.get(name)
+    ]
+
+
+def pod_creations(server: ApiServer) -> dict[str, int]:
+    """How many times each pod name was created (a deletion and a new creation count 2)."""
+    out: dict[str, int] = {}
+    for name, versions in server.history("pods"):
+        created, alive = 0, False
+        for v in versions:
+            if v is not None and not alive:
+                created += 1
+            alive = v is not None
+        out[name] = created
+    return out
+
+
+def start_operator(
+    kubeconfig: Path,
+    scheduler: str,
+    scenario: str | Path,
+    *,
+    checkpoint: Path | None = None,
+    seed: int = 0,
+    log: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """``edgesched k8s operator --simulated --exit-when-done`` in a child process (kopf and
+    all), stopped by the caller through its process id."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgesched.cli",
+        "k8s",
+        "operator",
+        "--scheduler",
+        scheduler,
+        "--scenario",
+        str(scenario),
+        "--seed",
+        str(seed),
+        "--simulated",
+        "--exit-when-done",
+        "--kubeconfig",
+        str(kubeconfig),
+    ]
+    if checkpoint is not None:
+        cmd += ["--checkpoint", str(checkpoint)]
+    out = log.open("ab") if log is not None else subprocess.DEVNULL
+    return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+
+
+def journal_clock(server: ApiServer, namespace: str = "default") -> int | None:
+    """The operator's simulated clock as its journal says (None before the first round)."""
+    from edgesched.integrations.kubernetes.journal import Journal
+    from edgesched.integrations.kubernetes.model import JOURNAL_NAME
+
+    for obj in server.objects("configmaps"):
+        meta = obj.get("metadata") or {}
+        if meta.get("name") == JOURNAL_NAME and meta.get("namespace") == namespace:
+            text = (obj.get("data") or {}).get("journal")
+            return Journal.loads(text, JOURNAL_NAME).clock if text else None
+    return None
+
+
+def run_with_kills(
+    server: ApiServer,
+    kubeconfig: Path,
+    scheduler: str,
+    scenario: str | Path,
+    kill_at: Sequence[int],
+    *,
+    checkpoint: Path | None = None,
+    seed: int = 0,
+    log: Path | None = None,
+    timeout: float = 600.0,
+) -> int:
+    """Run the operator in a child process, SIGKILL it when its clock first reaches each of
+    ``kill_at`` and start it again; return how many times it was killed."""
+    import os
+    import signal
+    import time
+
+    deadline = time.monotonic() + timeout
+    kills = 0
+    pending = sorted(kill_at)
+    while True:
+        proc = start_operator(
+            kubeconfig, scheduler, scenario, checkpoint=checkpoint, seed=seed, log=log
+        )
+        try:
+            while proc.poll() is None:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the operator did not finish in {timeout:.0f} s")
+                clock = journal_clock(server)
+                if pending and clock is not None and clock >= pending[0]:
+                    os.kill(proc.pid, signal.SIGKILL)
+                    proc.wait(30)
+                    pending.pop(0)
+                    kills += 1
+                    break
+                time.sleep(0.01)
+            else:
+                if proc.returncode != 0:
+                    raise RuntimeError(f"the operator exited with status {proc.returncode}")
+                return kills
+        finally:
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(30)
