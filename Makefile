@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/dispatch_speed.py
 	$(BIN)/python benchmarks/ecsrl_speed.py
 	$(BIN)/python benchmarks/tapfinger.py
+	$(BIN)/python benchmarks/k8s_operator.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

@@ -24,7 +24,7 @@ from edgesched.integrations.kubernetes.testing import (
     schedule_diff,
 )
 
-from .conftest import CHECKPOINT, FAST, SCENARIO, Run, connect
+from .conftest import CHECKPOINT, FAST, SCENARIO, TRACE, Run, connect
 
 
 def finish(op: object) -> None:
@@ -292,3 +292,51 @@ def test_wall_clock_mode_runs_tasks_and_fills_their_status(
         assert s["jct"] == s["finish"] - s["arrival"] + 1
         assert s["jctSeconds"] > 0.4
     assert len(op.round_times) >= 3
+
+
+def test_cli_submit_creates_the_traces_edgetasks_and_report_waits_for_results(
+    server, scenario, trace: list, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`edgesched k8s submit` creates what trace_submissions says (eligible sets of the seed,
+    arrival timesteps); `report` with nothing ended is a usage error, not a traceback."""
+    from edgesched.cli import main
+
+    rows = TRACE.read_text().splitlines()[:6]
+    small = tmp_path / "trace.csv"
+    small.write_text("\n".join(rows) + "\n")
+    kc = str(tmp_path / "kubeconfig")
+    common = ["--scenario", str(SCENARIO), "--kubeconfig", kc]
+    assert (
+        main(["k8s", "submit", str(small), "--seed", "3", "--simulated", "--no-progress", *common])
+        == 0
+    )
+    made = {o["metadata"]["name"]: o["spec"] for o in server.objects("edgetasks")}
+    want = {
+        i.body["metadata"]["name"]: i.body["spec"]
+        for i in trace_submissions(scenario, 3, trace[:5], simulated=True)
+    }
+    assert made == want
+    assert main(["k8s", "report", *common]) == 2
+    assert "no EdgeTask has succeeded yet" in capsys.readouterr().err
+
+
+def test_cli_refuses_an_elastic_scheduler_before_connecting(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A bad --scheduler is exit status 2 with the reason, before any API call."""
+    from edgesched.cli import main
+
+    status = main(
+        [
+            "k8s",
+            "operator",
+            "--scheduler",
+            "tiresias",
+            "--scenario",
+            str(SCENARIO),
+            "--kubeconfig",
+            str(tmp_path / "missing"),
+        ]
+    )
+    assert status == 2
+    assert "re-allocates running tasks" in capsys.readouterr().err
