@@ -17,9 +17,11 @@ slots are refilled) and :meth:`PlacementSim.apply_round` (feasibility, the Bayes
 conflicts), round after round as :meth:`PlacementSim.run` does. The world never progresses
 tasks here: pods run in the cluster, and their end is read back from the API.
 
-A cluster is a pool of resources in the world but a set of nodes here: a decision whose
-allocation fits no single node of its cluster becomes a skip for that round (with one node per
-cluster, as in the tests, this never happens).
+A cluster is a pool of resources in the world but a set of nodes here. A task is eligible at
+a cluster only when one of its nodes can ever hold the task's minimum; a decision whose
+allocation fits the pooled free resources but no single node is cut down to what the roomiest
+node that holds the minimum has free (and is a skip when none does). With one node per
+cluster, as in the tests of the simulator's schedule, neither ever happens.
 """
 
 from __future__ import annotations
@@ -96,21 +98,37 @@ class Built:
     node_free: dict[str, list[float]]
     maxima: dict[str, Vector]  # task -> its optional maximum allocation
     skipped: list[str] = field(default_factory=list)  # tasks left out (no model, no cluster)
-    unplaceable: int = 0  # decisions that fit no single node
+    unplaceable: int = 0  # decisions whose minimum no node has free
+    cut: int = 0  # decisions cut down to fit one node
 
-    def best_node(self, n: int, alloc: Vector) -> Node | None:
-        """The node of cluster n that ``alloc`` fits best (least left over), or None."""
+    def place(self, n: int, alloc: Vector, minimum: Vector) -> tuple[Node, Vector] | None:
+        """A node of cluster n for a decided allocation, and the allocation it gets: the node
+        that holds all of it with the least left over; else (the allocation fits the pooled
+        cluster but no single node) the allocation cut down to what the roomiest node that
+        holds the minimum has free; None when no node holds the minimum."""
         best, best_key = None, None
         for node in self.nodes[self.clusters[n]]:
             free = self.node_free[node.name]
             if not all(a <= f + 1e-9 for a, f in zip(alloc, free, strict=True)):
                 continue
-            key = sum(
-                (f - a) / max(1, c) for f, a, c in zip(free, alloc, node.allocatable, strict=True)
-            )
+            rest = zip(free, alloc, node.allocatable, strict=True)
+            key = sum((f - a) / max(1, c) for f, a, c in rest)
             if best_key is None or key < best_key:
                 best, best_key = node, key
-        return best
+        if best is not None:
+            return best, alloc
+        cut: tuple[Node, Vector] | None = None
+        for node in self.nodes[self.clusters[n]]:
+            free = self.node_free[node.name]
+            if not all(m <= f + 1e-9 for m, f in zip(minimum, free, strict=True)):
+                continue
+            got = tuple(
+                max(m, min(a, math.floor(f + 1e-9)))
+                for a, f, m in zip(alloc, free, minimum, strict=True)
+            )
+            if cut is None or sum(got) > sum(cut[1]):
+                cut = (node, got)
+        return cut
 
     def slots(self) -> dict[str, list[str | None]]:
         """The pending slots after the rounds, by cluster name (what the journal keeps)."""
@@ -175,9 +193,17 @@ class Mirror:
             model = self.model(rec)
             need = rec.spec.min.vector(scenario.resources)
             if rec.spec.eligibleClusters is None:
-                eligible = tuple(i for i, c in enumerate(caps) if fits(need, c))
+                named = names
             else:
-                eligible = tuple(sorted(index[c] for c in rec.spec.eligibleClusters if c in index))
+                named = [c for c in rec.spec.eligibleClusters if c in index]
+            # clusters with a node that can ever hold the minimum (one node: its capacity)
+            eligible = tuple(
+                sorted(
+                    index[c]
+                    for c in named
+                    if any(fits(need, node.allocatable) for node in members[c])
+                )
+            )
             if model is None or (not eligible and rec.state == WAITING):
                 skipped.append(rec.name)
                 continue
@@ -266,16 +292,21 @@ class Mirror:
         starts: list[Start] = []
         while True:
             decisions: list[Decision | None] = []
+            nodes: dict[int, Node] = {}
             for n, d in enumerate(scheduler.decide(sim)):
                 if d is None:
                     decisions.append(None)
                     continue
                 alloc = _clip(built, sim, d)
-                if built.best_node(n, alloc) is None:
+                placed = built.place(n, alloc, sim.tasks[d.task].min)
+                if placed is None:
                     built.unplaceable += 1
                     decisions.append(None)
-                else:
-                    decisions.append(Decision(d.task, alloc, d.prob))
+                    continue
+                if placed[1] != alloc:
+                    built.cut += 1
+                nodes[n] = placed[0]
+                decisions.append(Decision(d.task, placed[1], d.prob))
             started = sim.apply_round(decisions)
             seen: set[int] = set()
             for d in decisions:  # the world starts claimed tasks in order of first claim
@@ -284,8 +315,7 @@ class Mirror:
                 seen.add(d.task)
                 task = sim.tasks[d.task]
                 assert task.cluster is not None
-                node = built.best_node(task.cluster, task.alloc)
-                assert node is not None  # checked above for the winning cluster's decision
+                node = nodes[task.cluster]  # the winning cluster's decision chose it
                 free = built.node_free[node.name]
                 for r in range(self.R):
                     free[r] -= task.alloc[r]
