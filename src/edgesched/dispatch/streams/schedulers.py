@@ -23,6 +23,9 @@ random             uniform over the clusters with room
 random-latency     clusters with room drawn with probability proportional to 1 / network delay
 random-capacity    clusters with room drawn with probability proportional to free capacity
 =================  =========================================================================
+
+``oracle-window`` is no policy but a reference: every window, the static policy that does best
+in that window, found by simulating each from a snapshot of the run.
 """
 
 from __future__ import annotations
@@ -235,11 +238,56 @@ class PolicySelector:
         return self.policies[self.choice].route(sim, cands, room)
 
 
+class OracleWindow(PolicySelector):
+    """The per-window oracle: at every window start, simulate the window under each static
+    policy from a snapshot of the run, then route the window with the one of the best success
+    ratio (ties: the policy in force, else the first in :data:`STATIC_NAMES` order).
+
+    It sees the window's future (its arrivals and processing times), so no real scheduler can
+    do better within a window; it is greedy, one window at a time, so over a run it is a
+    reference for what choosing per window can reach, not a bound. ``scores`` holds the last
+    window's success ratio under each static policy.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(name="oracle-window")
+        self.scores = np.zeros(len(self.policies))
+        self._probing = False
+
+    def begin_window(self, sim: StreamSim) -> None:
+        if self._probing:
+            return
+        state = sim.snapshot()
+        self._probing = True
+        try:
+            for k in range(len(self.policies)):
+                if k:
+                    sim.restore(state)
+                self.choice = k
+                self.scores[k] = sim.step_window().ratios()[0]
+        finally:
+            self._probing = False
+            sim.restore(state)
+        best = self.scores.max()
+        previous = sim.choices[-1] if sim.choices else -1
+        if previous >= 0 and self.scores[previous] >= best:
+            self.choice = previous
+        else:
+            self.choice = int(np.argmax(self.scores >= best))
+
+
 #: Every scheduler of the streams setting by name. ``checkpoint=True`` marks a learned one,
 #: built with ``make(name, checkpoint=PATH)``.
 SCHEDULERS: Registry[StreamScheduler] = Registry("streams dispatch scheduler")
 for _cls in STATIC_POLICIES:
     SCHEDULERS.register(_cls.name, _cls, description=(_cls.__doc__ or "").strip(), static=True)
+SCHEDULERS.register(
+    "oracle-window",
+    OracleWindow,
+    description="reference: each window routed by the static policy that does best in it "
+    "(simulated from a snapshot; sees the window's future)",
+    reference=True,
+)
 SCHEDULERS.register(
     "aset",
     "edgesched.rl.aset:AsetScheduler",

@@ -168,6 +168,17 @@ class QueryLog:
         return out
 
 
+@dataclass(frozen=True)
+class SimState:
+    """A snapshot of a :class:`StreamSim` run (see :meth:`StreamSim.snapshot`)."""
+
+    arrays: dict[str, np.ndarray]
+    lists: dict[str, list[Any]]
+    values: dict[str, Any]
+    rng: dict[str, dict[str, Any]]
+    log: dict[str, list[np.ndarray]] | None
+
+
 @dataclass
 class StreamResult:
     """Totals and time series of one run."""
@@ -295,6 +306,7 @@ class StreamSim:
         self._next_arrival = 0
         self.window = 0
         self.last: WindowStats | None = None
+        self.previous: WindowStats | None = None  # the window before ``last``
         P = len(world.apps)
         self.counts = np.zeros((P, 3), dtype=np.int64)
         self.hist = np.zeros((P, HIST_BINS), dtype=np.int64)
@@ -304,6 +316,55 @@ class StreamSim:
         self.log = QueryLog() if record_queries else None
         self._proc_s = world.proc_ms / 1000.0
         self._acc_var = world.catalogue.accuracy
+
+    # ------------------------------------------------------------------ snapshots
+
+    #: The attributes a run changes as it goes (everything else is fixed at construction).
+    _ARRAYS = (
+        "route_acc",
+        "route_var",
+        "route_net",
+        "route_load",
+        "acc_load",
+        "cluster_load",
+        "cluster_min",
+        "cluster_min_acc",
+        "free_at",
+        "backlog_s",
+        "counts",
+        "hist",
+    )
+    _LISTS = ("_heap", "window_counts", "window_lam", "choices")
+    _VALUES = ("_next_arrival", "window", "last", "previous")
+
+    def snapshot(self) -> SimState:
+        """The run's state now (routes, loads, queues, totals, random streams), to
+        :meth:`restore` any number of times: a restored run continues exactly as this one
+        would have, given the same scheduler decisions. The scheduler's own state is not
+        included (the static policies have none but the run's ``policy`` stream)."""
+        log = None
+        if self.log is not None:
+            log = {k: list(getattr(self.log, k)) for k in self.log.__dataclass_fields__}
+        return SimState(
+            arrays={k: getattr(self, k).copy() for k in self._ARRAYS},
+            lists={k: list(getattr(self, k)) for k in self._LISTS},
+            values={k: getattr(self, k) for k in self._VALUES},
+            rng=self.rs.state(),
+            log=log,
+        )
+
+    def restore(self, state: SimState) -> None:
+        """Put the run back to ``state`` (from :meth:`snapshot` of this run), in place."""
+        for k, v in state.arrays.items():
+            getattr(self, k)[...] = v
+        for k, items in state.lists.items():
+            setattr(self, k, list(items))
+        for k, value in state.values.items():
+            setattr(self, k, value)
+        self.rs.set_state(state.rng)
+        if self.log is not None and state.log is not None:
+            for k, parts in state.log.items():
+                setattr(self.log, k, list(parts))
 
     def attach(self, scheduler: StreamScheduler) -> None:
         """Make ``scheduler`` route this run's streams (reset with the run's policy stream)."""
@@ -362,6 +423,14 @@ class StreamSim:
         hi = self._next_arrival
         live = self.end[lo:hi] > now
         return np.bincount(self.app[lo:hi][live], minlength=len(self.world.apps))
+
+    def recent_arrivals(self, seconds: float) -> np.ndarray:
+        """New clients per application [P] in the last ``seconds`` before the current window
+        start (fewer at the start of the run)."""
+        now = self.window * self.window_s
+        lo = int(np.searchsorted(self.t0, now - seconds, side="left"))
+        hi = int(np.searchsorted(self.t0, now, side="left"))
+        return np.bincount(self.app[lo:hi], minlength=len(self.world.apps))
 
     def utilisation(self) -> np.ndarray:
         """Committed load per cluster as a fraction of its accelerators [C]."""
@@ -500,6 +569,7 @@ class StreamSim:
         self.window_lam.append(self.rate.rate_at(start))
         self.choices.append(choice)
         self.window += 1
+        self.previous = self.last
         self.last = stats
         return stats
 
