@@ -251,7 +251,7 @@ def test_invariants_on_random_worlds(tmp_path: Path, case: int) -> None:
 )
 def test_golden_runs(policy: str, outcomes: list[int], p50: float, p99: float) -> None:
     """Pinned numbers of two fixed-seed runs (lambda 100, 60 s): any change is deliberate."""
-    world = load("aset-full-edge", lam=100, duration_s=60)
+    world = load("aset-full-edge-abundant", lam=100, duration_s=60)
     result = StreamSim(world, 0).run(make(policy))
     assert result.clients == 402
     assert result.counts.sum(axis=0).tolist() == outcomes

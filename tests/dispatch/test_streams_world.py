@@ -16,20 +16,32 @@ from edgesched.dispatch.streams.world import StreamWorld, pattern_rate
 
 
 def test_presets_exist_and_declare_their_world() -> None:
-    """The three ASET presets ship, the default first, each with world and description."""
+    """The three ASET presets and their -abundant predecessors ship, the default first, each
+    with world and description."""
     names = list(presets())
     assert names[0] == "aset-full-edge"
-    assert set(names) >= {"aset-full-edge", "aset-mixed", "aset-cloud"}
+    for layout in ("aset-full-edge", "aset-mixed", "aset-cloud"):
+        assert {layout, f"{layout}-abundant"} <= set(names)
     for name, text in presets().items():
         assert text, name
 
 
 @pytest.mark.parametrize(
     ("name", "clusters", "accelerators"),
-    [("aset-full-edge", 16, 64), ("aset-mixed", 5, 64), ("aset-cloud", 1, 64)],
+    [
+        ("aset-full-edge", 18, 18),
+        ("aset-mixed", 5, 18),
+        ("aset-cloud", 1, 18),
+        ("aset-full-edge-abundant", 16, 64),
+        ("aset-mixed-abundant", 5, 64),
+        ("aset-cloud-abundant", 1, 64),
+    ],
 )
-def test_preset_layouts_share_64_accelerators(name: str, clusters: int, accelerators: int) -> None:
-    """Full-edge, mixed and cloud-only layouts differ in where the 64 accelerators are."""
+def test_preset_layouts_share_their_accelerators(
+    name: str, clusters: int, accelerators: int
+) -> None:
+    """Full-edge, mixed and cloud-only layouts differ in where the same number of
+    accelerators are (18 in the paper's regime, 64 in the abundant presets)."""
     world = load(name)
     assert world.n_clusters == clusters
     assert world.n_acc == accelerators
@@ -211,3 +223,28 @@ def test_a_scenario_file_is_named_by_its_stem(tmp_path: Path) -> None:
         "world: dispatch\nclusters:\n  - {kind: co, device: edge-gpu, accelerators: 1}\n"
     )
     assert load(path).name == "my-net"
+
+
+def test_paper_regime_loses_queries_both_ways_and_abundant_does_not() -> None:
+    """At lambda 60 the best of three good static policies loses queries to QoS violations
+    and to rejections on aset-full-edge, and the best one changes with the load; on the
+    abundant preset it loses almost none (one fixed seed, 150 s)."""
+    from edgesched.dispatch.streams.schedulers import make
+    from edgesched.dispatch.streams.simulator import StreamSim
+
+    def ratios(scenario: str, lam: float) -> dict[str, np.ndarray]:
+        world = load(scenario, lam=lam, duration_s=150)
+        out = {}
+        for name in ("closest", "fastest", "least-loaded"):
+            c = StreamSim(world, 0).run(make(name)).counts.sum(axis=0)
+            out[name] = c / c.sum()
+        return out
+
+    tight = ratios("aset-full-edge", 60)
+    best = max(tight, key=lambda n: tight[n][0])
+    assert tight[best][0] < 0.95
+    assert tight[best][1] > 0.01 and tight[best][2] > 0
+    low = ratios("aset-full-edge", 20)
+    assert max(low, key=lambda n: low[n][0]) != best
+    rich = ratios("aset-full-edge-abundant", 60)
+    assert max(r[0] for r in rich.values()) > 0.999
