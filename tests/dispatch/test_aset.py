@@ -10,6 +10,7 @@ import pytest
 
 from edgesched.cli import main
 from edgesched.core.errors import ConfigError
+from edgesched.dispatch.streams.env import obs_size
 from edgesched.dispatch.streams.scenario import load
 from edgesched.dispatch.streams.schedulers import STATIC_NAMES
 from edgesched.dispatch.streams.simulator import StreamSim
@@ -110,7 +111,29 @@ def test_shipped_checkpoint_and_model_card() -> None:
     assert "edgesched train aset aset-full-edge" in card
     sched = AsetScheduler()
     sched.check(load("aset-full-edge"))
+    assert sched.observation == "trends"
     assert shipped_checkpoint("aset-mixed") is None
+
+
+def test_abundant_checkpoint_keeps_its_observation() -> None:
+    """The first checkpoint ships for the abundant preset, reads the basic observation it
+    was trained on, and is refused on the 20-cluster layout."""
+    sched = AsetScheduler(scenario="aset-full-edge-abundant")
+    assert sched.checkpoint.name == "aset-full-edge-abundant.zip"
+    assert sched.observation == "basic"
+    sched.check(load("aset-full-edge-abundant"))
+    with pytest.raises(ConfigError, match="observations of size"):
+        sched.check(load("aset-full-edge"))
+
+
+def test_trained_checkpoint_records_its_observation(tiny_checkpoint: Path) -> None:
+    """`edgesched train aset` writes the trends layout into the checkpoint and
+    training.json (lambda 60 only), and the scheduler observes with it."""
+    info = json.loads((tiny_checkpoint.parent / "training.json").read_text())
+    assert info["observation"] == "trends" and info["train_lambdas"] == [60.0]
+    sched = AsetScheduler(checkpoint=tiny_checkpoint)
+    assert sched.observation == "trends"
+    assert sched.model.observation_space.shape == (obs_size(load("aset-full-edge"), "trends"),)
 
 
 def test_aset_runs_are_deterministic(tiny_checkpoint: Path) -> None:

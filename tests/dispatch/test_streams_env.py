@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
+from edgesched.core.errors import ConfigError
 from edgesched.dispatch.streams.env import aset_env, obs_size
 from edgesched.dispatch.streams.schedulers import STATIC_NAMES
 
@@ -30,8 +31,38 @@ def test_spaces() -> None:
     """One action per static policy; observation size 2P + 3C + 3 + K."""
     env = aset_env(duration_s=10)
     assert env.action_space.n == len(STATIC_NAMES) == 10
-    assert env.observation_space.shape == (2 * 4 + 3 * 16 + 3 + 10,)
+    assert env.observation_space.shape == (2 * 4 + 3 * 18 + 3 + 10,)
     assert obs_size(env.base) == env.observation_space.shape[0]
+
+
+def test_trends_observation() -> None:
+    """The trends layout adds 4P + 2C values after the basic ones: each application's last
+    ratios (summing to 1), its recent arrivals, and utilisation / queue changes that may be
+    negative; the basic part is unchanged."""
+    env = aset_env(duration_s=60, lam=80, observation="trends")
+    basic = aset_env(duration_s=60, lam=80)
+    P, C = 4, env.base.n_clusters
+    n = obs_size(env.base)
+    assert env.observation_space.shape == (n + 4 * P + 2 * C,)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(env)
+    assert [str(w.message) for w in caught if EXPECTED_WARNING not in str(w.message)] == []
+    obs, _ = env.reset(seed=1)
+    ref, _ = basic.reset(seed=1)
+    negative = False
+    for i in range(8):
+        obs, *_ = env.step(i % 10)
+        ref, *_ = basic.step(i % 10)
+        np.testing.assert_allclose(obs[:n], ref)
+        assert env.observation_space.contains(obs)
+        ratios = obs[n : n + 3 * P].reshape(P, 3)
+        np.testing.assert_allclose(ratios.sum(axis=1), 1.0, atol=1e-6)
+        assert obs[n + 3 * P : n + 4 * P].sum() > 0
+        negative |= bool((obs[n + 4 * P :] < 0).any())
+    assert negative
+    with pytest.raises(ConfigError, match="observation 'nope'"):
+        aset_env(observation="nope")
 
 
 def test_episode_is_one_run_of_windows() -> None:

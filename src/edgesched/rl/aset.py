@@ -5,8 +5,10 @@ wraps it, it does not re-implement it. :class:`AsetScheduler` loads a checkpoint
 window start, feeds the simulator's observation to the policy network (deterministic action)
 and routes the window's streams with the chosen static policy.
 
-The shipped checkpoint is ``edgesched/rl/checkpoints/aset/aset-full-edge.zip``; its model
-card (``MODEL_CARD.md`` beside it) gives the command, seed, wall time and evaluation.
+The shipped checkpoints are ``edgesched/rl/checkpoints/aset/{scenario}.zip``; their model
+card (``MODEL_CARD.md`` beside them) gives the commands, seeds, wall times and evaluations.
+A checkpoint says which observation layout it was trained on (``observation`` in its
+metadata; absent means ``basic``, the first checkpoint's).
 """
 
 from __future__ import annotations
@@ -17,17 +19,19 @@ from typing import Any
 import numpy as np
 
 from edgesched.core.errors import ConfigError
-from edgesched.dispatch.streams.env import aset_env, obs_size, observe
+from edgesched.dispatch.streams.env import OBSERVATIONS, aset_env, obs_size, observe
 from edgesched.dispatch.streams.scenario import DEFAULT_SCENARIO
 from edgesched.dispatch.streams.schedulers import STATIC_NAMES, PolicySelector
 from edgesched.dispatch.streams.simulator import StreamSim
 from edgesched.dispatch.streams.world import StreamWorld
 from edgesched.rl import sb3
 
-#: Training defaults of the shipped checkpoint.
-TRAIN_LAMS = (20.0, 40.0, 60.0, 80.0, 100.0)
-TRAIN_PATTERNS: tuple[str | None, ...] = (None, None, "fast", "steady")
-DEFAULT_STEPS = 50_000
+#: Training defaults: lambda 60 only, constant load, as in the ASET paper (the first
+#: checkpoint, ``aset-full-edge-abundant.zip``, drew lambda from 20..100 and the pattern).
+TRAIN_LAMS = (60.0,)
+TRAIN_PATTERNS: tuple[str | None, ...] = (None,)
+DEFAULT_STEPS = 100_000
+OBSERVATION = "trends"
 
 
 def checkpoint_dir() -> Path:
@@ -46,12 +50,18 @@ class AsetScheduler(PolicySelector):
         path = sb3.resolve_checkpoint("aset", checkpoint, scenario or DEFAULT_SCENARIO)
         self.checkpoint = path
         self.model = sb3.load_model("ppo", path, "aset")
+        self.observation = str(self.model.meta.get("observation", "basic"))
+        if self.observation not in OBSERVATIONS:
+            raise ConfigError(
+                f"aset checkpoint {path}: observation {self.observation!r}; expected one of "
+                f"{', '.join(OBSERVATIONS)}."
+            )
         super().__init__(decide=self._decide, name="aset")
 
     def check(self, world: StreamWorld) -> None:
         """Refuse a world whose observation does not match the checkpoint's."""
         want = int(np.prod(self.model.observation_space.shape))
-        have = obs_size(world)
+        have = obs_size(world, self.observation)
         if want != have:
             raise ConfigError(
                 f"aset checkpoint {self.checkpoint} was trained on observations of size {want}; "
@@ -65,7 +75,7 @@ class AsetScheduler(PolicySelector):
         self._last = -1
 
     def _decide(self, sim: StreamSim, current: int) -> int:
-        obs = observe(sim, self._last)
+        obs = observe(sim, self._last, self.observation)
         action, _ = self.model.predict(obs, deterministic=True)
         self._last = int(action)
         return self._last
@@ -84,8 +94,8 @@ def train_aset(
     """Train ASET with PPO; write ``aset.zip`` and the training curves
     (``logs/progress.csv``) into ``out``.
 
-    Episodes draw lambda from {20, 40, 60, 80, 100} and the load from {constant, constant,
-    fast, steady}, 600 s each. Returns what ``training.json`` holds.
+    Episodes are 600 s at a constant lambda of 60 (as the ASET paper trains), observed with
+    the ``trends`` layout. Returns what ``training.json`` holds.
     ``rollouts`` (executor, workers, address) go to :func:`edgesched.rl.sb3.train`.
     """
     info = {
@@ -94,11 +104,14 @@ def train_aset(
         "train_patterns": list(TRAIN_PATTERNS),
         "algorithm": "stable-baselines3 PPO, MlpPolicy [64, 64]",
         "policies": STATIC_NAMES,
+        "observation": OBSERVATION,
     }
     return sb3.train(
         "aset",
         "ppo",
-        lambda: aset_env(scenario, lam=list(TRAIN_LAMS), pattern=list(TRAIN_PATTERNS)),
+        lambda: aset_env(
+            scenario, lam=list(TRAIN_LAMS), pattern=list(TRAIN_PATTERNS), observation=OBSERVATION
+        ),
         steps=DEFAULT_STEPS if steps is None else steps,
         out=out,
         seed=seed,
@@ -116,5 +129,6 @@ def train_aset(
         metric="mean window success",
         window=2000,
         log=log,
+        meta={"observation": OBSERVATION},
         **rollouts,
     )

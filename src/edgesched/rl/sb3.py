@@ -247,8 +247,11 @@ def load_model(algo: str, path: Path, agent: str) -> Policy:
     return Policy(policy, meta)
 
 
-def write_checkpoint(path: Path, model: Any, agent: str, algo: str) -> None:
-    """Write ``model``'s policy as a data-only checkpoint (atomically)."""
+def write_checkpoint(
+    path: Path, model: Any, agent: str, algo: str, extra: dict[str, Any] | None = None
+) -> None:
+    """Write ``model``'s policy as a data-only checkpoint (atomically); ``extra`` goes into
+    its metadata beside the fields the loader checks (e.g. the observation layout)."""
 
     arch = model.policy_kwargs.get("net_arch", [64, 64])
     act = model.policy.activation_fn.__name__.lower()
@@ -260,6 +263,7 @@ def write_checkpoint(path: Path, model: Any, agent: str, algo: str) -> None:
         "actions": int(model.action_space.n),
         "net_arch": list(arch),
         "activation": act,
+        **(extra or {}),
     }
     write_data_checkpoint(path, meta, model.policy.state_dict())
 
@@ -298,6 +302,7 @@ def train(
     executor: str = "local",
     workers: int | None = None,
     address: str | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train ``agent`` with ``algo`` on ``n_envs`` copies of ``make_env()``.
 
@@ -316,6 +321,7 @@ def train(
         executor, workers, address: ``"ray"`` steps the environments in ``workers`` Ray
             actors (:mod:`edgesched.rl.ray_vec`; on the cluster at ``address``, else a local
             one); the checkpoint and curves are identical to ``"local"``'s.
+        meta: extra checkpoint metadata (what the scheduler needs to rebuild its input).
     """
     import torch
     from stable_baselines3.common.callbacks import BaseCallback
@@ -392,7 +398,7 @@ def train(
     finally:
         venv.close()
     wall = time.perf_counter() - start
-    write_checkpoint(out / f"{agent}.zip", model, agent, algo)
+    write_checkpoint(out / f"{agent}.zip", model, agent, algo, meta)
     record = {
         "agent": agent,
         **{k: v for k, v in info.items() if k != "agent"},
