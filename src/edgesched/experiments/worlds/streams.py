@@ -1,10 +1,12 @@
 """`edgesched compare` for streams scenarios (ASET's setting): cells, results.csv,
 summary.json, plots.
 
-Every static policy and ``aset`` (when a checkpoint is shipped for the scenario or given with
-``--checkpoint``) run on every seed; then ``best-static`` is added: for each seed, the static
-policy with the highest success ratio on that seed (an oracle in hindsight that no single
-static policy can beat).
+Every static policy, ``oracle-window`` and ``aset`` (when a checkpoint is shipped for the
+scenario or given with ``--checkpoint``) run on every seed; then ``best-static`` is added: for
+each seed, the static policy with the highest success ratio on that seed (an oracle in
+hindsight that no single static policy can beat). ``oracle-window`` is the upper reference of
+choosing per window; the summary's ``headroom`` gives its margin over ``best-static`` and the
+share of it the learned scheduler reaches.
 """
 
 from __future__ import annotations
@@ -24,11 +26,15 @@ from edgesched.dispatch.streams.simulator import StreamResult, StreamSim, hist_p
 from edgesched.experiments.backend import CompareOptions, Prepared, WorldBackend, make_scheduler
 from edgesched.experiments.output import json_safe, run_metadata, text_table, write_json
 from edgesched.experiments.worlds.streams_plots import (
+    plot_outcomes_by_policy,
     plot_ratios_over_time,
+    plot_success_over_time,
     plot_success_vs_lambda,
+    success_series,
 )
 
 BEST_STATIC = "best-static"
+ORACLE = "oracle-window"
 
 
 def run_cell(prepared: Prepared, scheduler: str, seed: int) -> StreamResult:
@@ -93,6 +99,15 @@ class StreamsBackend(WorldBackend):
         write_json(out_dir / "summary.json", summary)
         plot_ratios_over_time(out_dir / "ratios_over_time.png", results)
         plot_success_vs_lambda(out_dir / "success_vs_lambda.png", lambda_table(results))
+        title = f"{summary['scenario']}: {_load_text(summary)}, {len(summary['seeds'])} seed(s)"
+        plot_success_over_time(
+            out_dir / "success_over_time.png",
+            {k: v.tolist() for k, v in success_series(results).items()},
+            float(results[0].window_s) if results else 1.0,
+            results[0].window_lam.tolist() if results else [],
+            title,
+        )
+        plot_outcomes_by_policy(out_dir / "outcomes_by_policy.png", summary["schedulers"], title)
         return summary
 
     def table(self, summary: dict[str, Any]) -> str:
@@ -199,8 +214,25 @@ def summarise(prepared: Prepared, results: list[StreamResult]) -> dict[str, Any]
             "checkpoint": str(prepared.checkpoint) if prepared.checkpoint else None,
             "config": w.scenario.model_dump(mode="json"),
             "schedulers": rows,
+            "headroom": headroom(rows),
         }
     )
+
+
+def headroom(rows: dict[str, dict[str, Any]]) -> dict[str, float] | None:
+    """The oracle's success over ``best-static`` in points, and the share of it each learned
+    scheduler reaches (None without both references)."""
+    if ORACLE not in rows or BEST_STATIC not in rows:
+        return None
+    best = rows[BEST_STATIC]["success_ratio"]
+    room = 100 * (rows[ORACLE]["success_ratio"] - best)
+    out = {"oracle_over_best_static_points": room}
+    for name in SCHEDULERS.names(checkpoint=True):
+        if name in rows:
+            gain = 100 * (rows[name]["success_ratio"] - best)
+            out[f"{name}_over_best_static_points"] = gain
+            out[f"{name}_share_of_headroom"] = gain / room if room > 0 else float("nan")
+    return out
 
 
 def lambda_table(results: list[StreamResult]) -> dict[str, dict[float, float]]:
@@ -301,14 +333,16 @@ def _ms(x: float | None) -> str:
     return "-" if x is None else f"{x:.1f}"
 
 
+def _load_text(summary: dict[str, Any]) -> str:
+    if summary["pattern"] is None:
+        return f"lambda {summary['lam']:g}"
+    return f"pattern {summary['pattern']}"
+
+
 def format_table(summary: dict[str, Any]) -> str:
     """Overall ratios and delays per scheduler, then success and delays per application."""
     seeds = summary["seeds"]
-    load = (
-        f"lambda {summary['lam']:g}"
-        if summary["pattern"] is None
-        else (f"pattern {summary['pattern']}")
-    )
+    load = _load_text(summary)
     head = (
         f"{summary['scenario']}: {load}, {summary['duration_s']:g} s, {len(seeds)} seed(s) "
         f"{seeds[0]}..{seeds[-1]}; delays of served queries in ms"
@@ -339,4 +373,15 @@ def format_table(summary: dict[str, Any]) -> str:
             )
         lines2.append(cells)
     out += ["", "per application (success, p50/p99 delay in ms):", *text_table(cols2, lines2)]
+    room = summary.get("headroom")
+    if room:
+        out += [
+            "",
+            f"{ORACLE} over {BEST_STATIC}: {room['oracle_over_best_static_points']:+.2f} points"
+            + "".join(
+                f"; {k.split('_over_')[0]} {v:+.2f} points"
+                for k, v in room.items()
+                if k.endswith("_over_best_static_points") and not k.startswith("oracle")
+            ),
+        ]
     return "\n".join(out)
