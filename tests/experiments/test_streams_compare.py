@@ -21,7 +21,8 @@ def _no_nan(text: str) -> dict:
 
 
 def test_compare_writes_every_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The default comparison runs every static policy, adds best-static, writes all files."""
+    """The default comparison runs every static policy and the per-window oracle, adds
+    best-static and the oracle's headroom, writes all files (ASET's figures included)."""
     out = tmp_path / "run"
     code = main(
         [
@@ -44,6 +45,8 @@ def test_compare_writes_every_file(tmp_path: Path, capsys: pytest.CaptureFixture
         "timeseries.csv",
         "ratios_over_time.png",
         "success_vs_lambda.png",
+        "success_over_time.png",
+        "outcomes_by_policy.png",
     } <= names
     summary = _no_nan((out / "summary.json").read_text())
     assert summary["scenario"] == "aset-full-edge" and summary["seeds"] == [0, 1]
@@ -51,7 +54,10 @@ def test_compare_writes_every_file(tmp_path: Path, capsys: pytest.CaptureFixture
     for key in ("version", "git_commit", "config"):
         assert key in summary
     rows = summary["schedulers"]
-    assert set(STATIC_NAMES) | {"best-static"} <= set(rows)
+    assert set(STATIC_NAMES) | {"best-static", "oracle-window"} <= set(rows)
+    room = summary["headroom"]["oracle_over_best_static_points"]
+    gap = rows["oracle-window"]["success_ratio"] - rows["best-static"]["success_ratio"]
+    assert room == pytest.approx(100 * gap)
     for row in rows.values():
         total = row["success_ratio"] + row["violation_ratio"] + row["rejection_ratio"]
         assert total == pytest.approx(1.0)
@@ -71,6 +77,7 @@ def test_compare_writes_every_file(tmp_path: Path, capsys: pytest.CaptureFixture
     assert len(lines) == len(rows) * 2 * 4  # scheduler x seed x application
     printed = capsys.readouterr().out
     assert "best-static" in printed and "augmented-reality" in printed
+    assert "oracle-window over best-static" in printed
 
 
 def test_pattern_run_gives_success_per_lambda(tmp_path: Path) -> None:
@@ -106,6 +113,26 @@ def test_pattern_run_gives_success_per_lambda(tmp_path: Path) -> None:
     table = lambda_table([run_cell(prepared, "most-accurate", 0)])
     assert sorted(table["most-accurate"]) == [20.0, 60.0, 100.0]
     assert table["most-accurate"][100.0] < table["most-accurate"][20.0]
+
+
+def test_pattern_figure_from_recorded_series(tmp_path: Path) -> None:
+    """The two-pattern figure (ASET Fig. 3) is drawn from per-window series as a sweep
+    records them (plain lists), one panel per pattern."""
+    from edgesched.dispatch.streams.scenario import load
+    from edgesched.experiments.backend import Prepared
+    from edgesched.experiments.worlds.streams import run_cell
+    from edgesched.experiments.worlds.streams_plots import plot_patterns, success_series
+
+    panels, lams = {}, {}
+    for pattern in ("fast", "steady"):
+        prepared = Prepared(load("aset-full-edge", pattern=pattern, duration_s=20), "x")
+        runs = [run_cell(prepared, name, 0) for name in ("closest", "least-loaded")]
+        series = success_series(runs)
+        assert set(series) == {"closest", "least-loaded"} and series["closest"].shape == (4,)
+        panels[pattern] = {k: v.tolist() for k, v in series.items()}
+        lams[pattern] = runs[0].window_lam.tolist()
+    plot_patterns(tmp_path / "patterns.png", panels, lams, 5.0)
+    assert (tmp_path / "patterns.png").stat().st_size > 10_000
 
 
 @pytest.mark.parametrize(
