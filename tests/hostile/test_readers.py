@@ -154,7 +154,8 @@ DEVICES: list[tuple[str, str, str, list[str]]] = [
 
 
 def _streams_text(old: str, new: str) -> str:
-    text = (PRESETS / "streams" / "presets" / "aset-full-edge.yaml").read_text()
+    # the abundant preset has one cluster group, so one edit leaves nothing servable
+    text = (PRESETS / "streams" / "presets" / "aset-full-edge-abundant.yaml").read_text()
     assert old in text
     return text.replace(old, new, 1)
 
