@@ -69,7 +69,7 @@ def zip_of(path: Path, members: dict[str, bytes]) -> Path:
 def good_weights(agent: str) -> bytes:
     from edgesched.rl import sb3
 
-    shipped = {"aset": "aset-full-edge", "ecsrl": "ecsrl-17k-legacy"}
+    shipped = {"aset": "aset-full-edge-abundant", "ecsrl": "ecsrl-17k-legacy"}
     path = sb3.checkpoint_dir(agent) / shipped[agent]
     with zipfile.ZipFile(path.with_suffix(".zip")) as zf:
         return zf.read("policy.pth")
@@ -165,7 +165,8 @@ SB3_NAMES = [
     "random-bytes",
     "truncated",
 ]
-SCENARIO = {"aset": "aset-full-edge", "ecsrl": "ecsrl-17k"}
+# aset: the abundant preset, whose shipped checkpoint observes 69 values (META)
+SCENARIO = {"aset": "aset-full-edge-abundant", "ecsrl": "ecsrl-17k"}
 
 
 @pytest.mark.parametrize("case", SB3_NAMES)
