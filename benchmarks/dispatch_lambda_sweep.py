@@ -144,7 +144,8 @@ def evaluate(
             room = oracle - single
             row["aset_over_best_single_points"] = 100 * (a - single)
             row["aset_over_best_static_points"] = 100 * (a - hind)
-            row["aset_share_of_oracle_headroom"] = (a - single) / room if room > 0 else None
+            # a share of under 0.1 points of headroom means nothing
+            row["aset_share_of_oracle_headroom"] = (a - single) / room if room > 0.001 else None
             picks = np.concatenate([r.choices for n, _, r in mine if n == "aset"])
             row["aset_policy_share"] = {
                 STATIC_NAMES[i]: round(float(np.mean(picks == i)), 4)
