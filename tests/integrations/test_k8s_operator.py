@@ -340,3 +340,26 @@ def test_cli_refuses_an_elastic_scheduler_before_connecting(
     )
     assert status == 2
     assert "re-allocates running tasks" in capsys.readouterr().err
+
+
+def test_no_labelled_node_means_no_decision(server, scenario, trace: list, tmp_path: Path) -> None:
+    """Before any node carries edgesched.io/cluster, a round decides nothing and starts no
+    pod (and does not fail); labelled nodes appearing later are used."""
+    from edgesched.integrations.kubernetes.operator import Operator, OperatorOptions
+
+    server.call(lambda e: [e.objects.__delitem__(k) for k in list(e.objects)])
+    api = connect(server, tmp_path, "edgesched-submit")
+    submit(
+        api,
+        "default",
+        trace_submissions(scenario, 0, trace[:3], simulated=True),
+        wait=False,
+        progress=False,
+    )
+    options = OperatorOptions("min", None, str(SCENARIO), simulated=True)
+    op = Operator(connect(server, tmp_path, "edgesched-operator"), options)
+    assert op.round(0) is None
+    assert server.objects("pods") == []
+    server.add_nodes(scenario.capacities())
+    assert op.round(0) == 0
+    assert server.objects("pods")

@@ -165,6 +165,7 @@ class Operator:
         self.mirror = Mirror(scenario, options.seed)
         self.policy = RandomStreams(options.seed)["policy"]
         self.needs_reset = True
+        self.reset_for: list[str] = []
         self.round_times: list[float] = []  # seconds per decision round (observe .. commit)
         self.full_times: list[float] = []  # ... and until its pods exist
         self.placed = 0
@@ -398,6 +399,11 @@ class Operator:
             return j.round_t
         begin = time.perf_counter()
         seen = self.observe()
+        if not seen.nodes:
+            log.warning(
+                "no schedulable node carries the label %s: nothing to decide", CLUSTER_LABEL
+            )
+            return None
         records = self.reconcile(seen, t)
         self.mirror.forget(set(seen.tasks))
         skipped_to = self._skip_idle(records, t)
@@ -417,12 +423,15 @@ class Operator:
                         "unknown task type",
                     },
                 )
-        if self.needs_reset:
+        if self.needs_reset or self.reset_for != built.clusters:
+            # once per process, and again when the set of clusters changes (a scheduler may
+            # size itself by the clusters); the random state continues from the journal
             self.scheduler.reset(built.sim, self.policy)
             if j.policy is not None:
                 self.policy.bit_generator.state = j.policy
                 self.scheduler.set_state(j.scheduler_state)
             self.needs_reset = False
+            self.reset_for = list(built.clusters)
         starts = self.mirror.decide(built, self.scheduler, j.seq)
         sim = built.sim
         j.round_t = t
