@@ -45,9 +45,10 @@ def sim_and_view(windows: int = 3) -> tuple[StreamSim, StreamView]:
     view.set_committed(sim.acc_load.copy())
     view.backlog_s[:] = sim.backlog_s
     view.last = sim.last
+    view.previous = sim.previous
     view.window = sim.window
     for i in range(sim._next_arrival):
-        if sim.t0[i] <= now < sim.end[i]:
+        if sim.t0[i] < now:  # ended ones too: the trends observation counts recent arrivals
             view.open(int(sim.app[i]), int(sim.ap[i]), float(sim.t0[i]))
     return sim, view
 
@@ -65,8 +66,14 @@ def test_view_candidates_room_and_estimates_are_the_simulators() -> None:
             np.testing.assert_array_equal(cs.variant, cl.variant)
             np.testing.assert_array_equal(sim.room(cs), view.room(cl))
             np.testing.assert_array_equal(sim.expected_wait_ms(cs), view.expected_wait_ms(cl))
+    assert sim.previous is not None and sim.recent_arrivals(30.0).sum() > 0
+    np.testing.assert_array_equal(view.recent_arrivals(30.0), sim.recent_arrivals(30.0))
     for last in (-1, 4):
-        np.testing.assert_array_equal(observe(sim, last), observe(view, last))
+        for layout in ("basic", "trends"):
+            np.testing.assert_array_equal(
+                observe(sim, last, layout),
+                observe(view, last, layout),
+            )
 
 
 @pytest.mark.parametrize("name", STATIC_NAMES)

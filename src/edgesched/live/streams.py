@@ -36,7 +36,7 @@ import contextlib
 import heapq
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -54,8 +54,14 @@ from edgesched.dispatch.streams.simulator import Candidates, StreamSim, WindowSt
 from edgesched.dispatch.streams.world import StreamWorld
 from edgesched.live.models import VARIANTS, spec
 from edgesched.live.onnx_cache import onnx_path
-from edgesched.live.runtime import OUTCOMES, LiveOptions, Outcome, available_cores
-from edgesched.live.worker import MAX_PAYLOAD, WorkerHandle
+from edgesched.live.runtime import (
+    OUTCOMES,
+    LiveOptions,
+    Outcome,
+    available_cores,
+    lifespan_of,
+)
+from edgesched.live.worker import MAX_PAYLOAD, WorkerHandle, wait_ready
 
 #: The simulator's routing methods, applied to a :class:`StreamView` (same names, same state).
 _SIM = cast(Any, StreamSim)
@@ -66,9 +72,10 @@ class StreamView:
 
     It carries what :class:`~edgesched.dispatch.streams.simulator.StreamSim` carries for
     routing (``acc_load``, ``cluster_load``, ``cluster_min``, ``cluster_min_acc``,
-    ``backlog_s``, ``cap``, ``last``, ``window_s``, ``candidates``) and answers
-    :meth:`room`, :meth:`utilisation`, :meth:`expected_wait_ms` and :meth:`active_clients` as
-    the simulator does. Times are seconds on :attr:`clock` (default: since the view started).
+    ``backlog_s``, ``cap``, ``last``, ``previous``, ``window_s``, ``candidates``) and answers
+    :meth:`room`, :meth:`utilisation`, :meth:`expected_wait_ms`, :meth:`active_clients` and
+    :meth:`recent_arrivals` as the simulator does (ASET's ``trends`` observation reads them).
+    Times are seconds on :attr:`clock` (default: since the view started).
 
     Args:
         world: the streams world.
@@ -90,6 +97,7 @@ class StreamView:
         self.cluster_min_acc = world.cluster_start.copy()
         self.backlog_s = np.zeros(A)
         self.last: WindowStats | None = None
+        self.previous: WindowStats | None = None  # the window before ``last``
         self.window = 0
         self.candidates: list[list[Candidates]] = _SIM._candidates(self)
         # the streams: open time, end, application, access point, route (as the simulator's)
@@ -130,6 +138,16 @@ class StreamView:
         out = np.zeros(len(self.world.apps), dtype=np.int64)
         for i, end in enumerate(self.end):
             if end > now and self.t0[i] <= now:
+                out[self.app[i]] += 1
+        return out
+
+    def recent_arrivals(self, seconds: float) -> np.ndarray:
+        """Streams opened per application [P] in the ``seconds`` before the current window
+        start (the simulator's window clock: ``window * window_s``)."""
+        now = self.window * self.window_s
+        out = np.zeros(len(self.world.apps), dtype=np.int64)
+        for i, t0 in enumerate(self.t0):
+            if now - seconds <= t0 < now:
                 out[self.app[i]] += 1
         return out
 
@@ -337,16 +355,10 @@ class StreamRuntime:
             )
             self.workers.append(h)
             h.start()
-        deadline = time.monotonic() + timeout
-        for h in self.workers:
-            while not h.ready.is_set():
-                if h.fatal is not None or time.monotonic() > deadline:
-                    await self.stop()
-                    raise ConfigError(
-                        f"live worker {h.cfg.name} did not start: {h.fatal or 'timed out'}"
-                    )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(h.ready.wait(), 0.2)
+        failure = await wait_ready(self.workers, timeout)
+        if failure is not None:
+            await self.stop()
+            raise ConfigError(failure)
         self.view = StreamView(w)  # the clock starts when the workers are ready
         self.scheduler.reset(w, np.random.default_rng(self.options.seed))
         self.scheduler.begin_window(self.view)
@@ -403,6 +415,7 @@ class StreamRuntime:
         for a, inst in enumerate(self.instances):
             busy[int(w.acc_cluster[a])] += inst.busy_s
             inst.busy_s = 0.0
+        view.previous = view.last
         view.last = WindowStats(
             index=view.window,
             start=view.window * view.window_s,
@@ -651,23 +664,12 @@ def _problem(exc: ValidationError) -> JSONResponse:
 def create_streams_app(runtime: StreamRuntime, *, manage: bool = True) -> FastAPI:
     """The FastAPI app of a streams runtime; ``manage`` starts and stops its workers."""
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if manage:
-            await runtime.start()
-        try:
-            yield
-        finally:
-            if manage:
-                await runtime.drain()
-                await runtime.stop()
-
     app = FastAPI(
         title="edgesched live gateway (streams)",
         version="1",
         description="Client streams routed by an edgesched streams scheduler (a static policy "
         "or ASET) to model workers; network delays are emulated.",
-        lifespan=lifespan,
+        lifespan=lifespan_of(runtime, manage),
     )
     world = runtime.world
 
