@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import itertools
 import signal
 import socket
-from collections.abc import AsyncIterator
 from importlib import resources
 from typing import Annotated, Any
 
@@ -36,7 +34,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from edgesched.live.runtime import LiveRuntime
+from edgesched.live.runtime import LiveRuntime, lifespan_of
 from edgesched.live.worker import MAX_PAYLOAD
 
 
@@ -150,23 +148,12 @@ def _status_page() -> str:
 def create_app(runtime: LiveRuntime, *, manage: bool = True) -> FastAPI:
     """The FastAPI app of a runtime; ``manage`` starts and stops its workers with the app."""
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if manage:
-            await runtime.start()
-        try:
-            yield
-        finally:
-            if manage:
-                await runtime.drain()
-                await runtime.stop()
-
     app = FastAPI(
         title="edgesched live gateway",
         version="1",
         description="Real inference requests dispatched by an edgesched scheduler to model "
         "workers; LAN and WAN delays are emulated.",
-        lifespan=lifespan,
+        lifespan=lifespan_of(runtime, manage),
     )
     ids = itertools.count()
     world = runtime.world

@@ -31,8 +31,9 @@ import collections
 import contextlib
 import os
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -42,7 +43,7 @@ from edgesched.dispatch.devices.world import DeviceWorld
 from edgesched.live.models import spec
 from edgesched.live.onnx_cache import onnx_path
 from edgesched.live.view import LiveView
-from edgesched.live.worker import WorkerHandle
+from edgesched.live.worker import WorkerHandle, wait_ready
 
 Outcome = Literal["success", "late", "rejected", "failed"]
 OUTCOMES: tuple[Outcome, ...] = ("success", "late", "rejected", "failed")
@@ -274,16 +275,10 @@ class LiveRuntime:
             )
             self.workers.append(h)
             h.start()
-        deadline = time.monotonic() + timeout
-        for h in self.workers:
-            while not h.ready.is_set():
-                if h.fatal is not None or time.monotonic() > deadline:
-                    await self.stop()
-                    raise ConfigError(
-                        f"live worker {h.cfg.name} did not start: {h.fatal or 'timed out'}"
-                    )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(h.ready.wait(), 0.2)
+        failure = await wait_ready(self.workers, timeout)
+        if failure is not None:
+            await self.stop()
+            raise ConfigError(failure)
         self.view = LiveView(w)  # the clock starts when the workers are ready
         self.started_at = time.monotonic()
         self.scheduler.reset(self.view, np.random.default_rng(self.options.seed))
@@ -708,3 +703,31 @@ class LiveRuntime:
             "energy_per_request_j": round(dyn / answered, 6) if answered else 0.0,
             **snap,
         }
+
+
+class _Managed(Protocol):
+    async def start(self) -> None: ...
+    async def drain(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+def lifespan_of(
+    runtime: _Managed, manage: bool
+) -> Callable[[Any], contextlib.AbstractAsyncContextManager[None]]:
+    """A FastAPI lifespan that starts ``runtime``'s workers, then drains and stops them.
+
+    With ``manage`` False the app leaves the runtime to its owner (tests that share one).
+    """
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        if manage:
+            await runtime.start()
+        try:
+            yield
+        finally:
+            if manage:
+                await runtime.drain()
+                await runtime.stop()
+
+    return lifespan

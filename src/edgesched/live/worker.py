@@ -26,7 +26,7 @@ import select
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -399,3 +399,20 @@ class WorkerHandle:
         with contextlib.suppress(Exception):
             self.shm.close()
             self.shm.unlink()
+
+
+async def wait_ready(workers: Sequence[WorkerHandle], timeout: float) -> str | None:
+    """Wait until every worker has loaded its models.
+
+    Returns:
+        None when all are ready, else why the first one did not start (its name and the
+        worker's own error, or ``timed out`` after ``timeout`` seconds).
+    """
+    deadline = time.monotonic() + timeout
+    for h in workers:
+        while not h.ready.is_set():
+            if h.fatal is not None or time.monotonic() > deadline:
+                return f"live worker {h.cfg.name} did not start: {h.fatal or 'timed out'}"
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(h.ready.wait(), 0.2)
+    return None
