@@ -57,9 +57,9 @@ def test_bad_sweep_file_names_file_line_and_field(tmp_path: Path, text: str, exp
     assert str(path) in str(err.value) and expected in str(err.value)
 
 
-def test_cache_key_changes_with_each_part_and_only_then() -> None:
-    """Scenario content, scheduler, checkpoint content, seed and version each change the key;
-    an equal scenario built separately does not."""
+def test_cache_key_changes_with_each_part_and_only_then(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scenario content, scheduler, checkpoint content, seed, version and code each change the
+    key; an equal scenario built separately does not."""
     base = cell_key({"a": 1, "b": [1, 2]}, "min", b"ck", 0)
     assert cell_key({"b": [1, 2], "a": 1}, "min", b"ck", 0) == base
     others = [
@@ -76,6 +76,27 @@ def test_cache_key_changes_with_each_part_and_only_then() -> None:
         assert cell_key({"a": 1, "b": [1, 2]}, "min", b"ck", 0) != base
     finally:
         sweep_mod.__version__ = old
+    monkeypatch.setattr(sweep_mod, "code_fingerprint", lambda: "other code")
+    assert cell_key({"a": 1, "b": [1, 2]}, "min", b"ck", 0) != base
+
+
+def test_code_fingerprint_follows_the_content_of_code_and_data_files(tmp_path: Path) -> None:
+    """An edit to a module or a preset changes the fingerprint; a byte-code cache or a file
+    of another kind does not; the installed package has a stable one."""
+    pkg = tmp_path / "pkg"
+    (pkg / "sub" / "__pycache__").mkdir(parents=True)
+    (pkg / "mod.py").write_text("x = 1\n")
+    (pkg / "sub" / "preset.yaml").write_text("a: 1\n")
+    base = sweep_mod.code_fingerprint.__wrapped__(pkg)
+    (pkg / "sub" / "__pycache__" / "mod.cpython-311.pyc").write_bytes(b"\0")
+    (pkg / "notes.txt").write_text("ignored")
+    assert sweep_mod.code_fingerprint.__wrapped__(pkg) == base
+    (pkg / "sub" / "preset.yaml").write_text("a: 2\n")
+    edited = sweep_mod.code_fingerprint.__wrapped__(pkg)
+    assert edited != base
+    (pkg / "sub" / "preset.yaml").rename(pkg / "preset.yaml")
+    assert sweep_mod.code_fingerprint.__wrapped__(pkg) not in (base, edited)
+    assert sweep_mod.code_fingerprint() == sweep_mod.code_fingerprint()
 
 
 def test_sweep_writes_table_and_plots_and_resumes(tmp_path: Path) -> None:

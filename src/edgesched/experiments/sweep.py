@@ -25,6 +25,7 @@ named by relative path (progress and processing tables) are found as for the bas
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import itertools
 import json
@@ -174,11 +175,31 @@ def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
+#: The package files whose content makes up :func:`code_fingerprint` (code, presets, tables).
+_CODE_SUFFIXES = frozenset({".py", ".yaml", ".yml", ".csv", ".json", ".html"})
+
+
+@functools.cache
+def code_fingerprint(root: Path | None = None) -> str:
+    """A digest of the installed package's code and data files (``root``: the package folder,
+    default this one), so that a cached cell is never reused by code that differs from the code
+    that computed it, whether or not the version number was raised (an edited checkout, a
+    branch, a node with another install). Computed once per process (a few milliseconds)."""
+    root = Path(__file__).resolve().parents[1] if root is None else root
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.suffix in _CODE_SUFFIXES and "__pycache__" not in path.parts and path.is_file():
+            h.update(path.relative_to(root).as_posix().encode() + b"\0")
+            h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
 def cell_key(scenario: Any, scheduler: str, checkpoint: bytes | None, seed: int) -> str:
-    """The cache key of a cell: scenario content, scheduler, checkpoint content, seed and the
-    edgesched version (``checkpoint`` None for a hand-written scheduler)."""
+    """The cache key of a cell: scenario content, scheduler, checkpoint content, seed, the
+    edgesched version and :func:`code_fingerprint` (``checkpoint`` None for a hand-written
+    scheduler)."""
     ck = hashlib.sha256(checkpoint).hexdigest() if checkpoint is not None else None
-    return _digest([scenario, scheduler, ck, seed, __version__])[:32]
+    return _digest([scenario, scheduler, ck, seed, __version__, code_fingerprint()])[:32]
 
 
 def _preset_path(backend: WorldBackend, name: str) -> Path:
