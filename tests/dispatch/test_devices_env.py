@@ -119,3 +119,38 @@ def test_numpy_actor_matches_predict() -> None:
         obs, _, done, _, _ = env.step(int(rng.choice(np.flatnonzero(mask))))
         if done:
             break
+
+
+def test_reward_charges_offloads_the_edge_could_serve_and_the_margin() -> None:
+    """The reward is minus the weighted projected costs of the action taken, less
+    offload_penalty when a request the edge could serve goes to the cloud (not when only the
+    cloud can serve it), and less deadline_penalty when the request is projected on time but
+    past deadline_margin x its deadline."""
+    env = ecsrl_env("ecsrl-17k", duration_s=20)
+    obj = env.world.scenario.objective
+    assert obj.offload_penalty > 0 and obj.deadline_margin < 1
+    env.reset(seed=4)
+    sim = env.sim
+    assert sim is not None
+    seen = {"offload": 0, "cloud-only": 0, "margin": 0}
+    rng = np.random.default_rng(1)
+    done = False
+    while not done:
+        r = int(sim.pending)
+        mask = env.action_masks()
+        a = int(rng.choice(np.flatnonzero(mask)))
+        costs = env._costs[:, a].copy()
+        dl = float(sim.req.deadline_ms[r])
+        want = -float(env.weights @ costs)
+        if obj.deadline_margin * dl < costs[0] <= dl:
+            want -= obj.deadline_penalty
+            seen["margin"] += 1
+        if a == env.world.cloud_action:
+            if sim.req.needs_cloud[r]:
+                seen["cloud-only"] += 1
+            else:
+                want -= obj.offload_penalty
+                seen["offload"] += 1
+        _, reward, done, _, _ = env.step(a)
+        assert reward == pytest.approx(want)
+    assert min(seen.values()) > 0, seen

@@ -22,9 +22,10 @@ ACTIONS
 REWARD
     ECSRL's objective (the paper's eq. 1, alpha x energy + beta x degradation, plus a deadline
     term), as each action's projected contribution: ``-(alpha x marginal energy (J) + beta x
-    added degradation + deadline_penalty x requests turned late)``; the weights are the
-    scenario's ``objective`` section. The episode's return is thus the run's projected total
-    cost.
+    added degradation + deadline_penalty x requests turned late + offload_penalty x [a
+    request the edge could serve sent to the cloud])``, where the request itself counts as
+    late past ``deadline_margin`` x its deadline; the weights are the scenario's
+    ``objective`` section. The episode's return is thus the run's projected total cost.
 
 EPISODE
     One scenario run: every request of a seed, in arrival order; it terminates when the last
@@ -135,6 +136,12 @@ class EcsrlEnv(gym.Env[np.ndarray, np.int64]):
         if invalid:
             a = self.world.cloud_action
         reward = -float(self.weights @ self._costs[:, a])
+        obj = self.world.scenario.objective
+        dl = float(sim.req.deadline_ms[sim.pending])
+        if obj.deadline_margin < 1.0 and obj.deadline_margin * dl < self._costs[0, a] <= dl:
+            reward -= obj.deadline_penalty  # on time as projected, but without the margin
+        if a == self.world.cloud_action and not sim.req.needs_cloud[sim.pending]:
+            reward -= obj.offload_penalty
         sim.dispatch(a)
         r = sim.next_request()
         obs, self._costs = observe(sim, r)

@@ -151,11 +151,18 @@ class ObjectiveModel(StrictModel):
     """ECSRL's per-step cost: alpha x energy (J) + beta x mean degradation + a deadline term.
 
     ``deadline_penalty`` is charged per request that finishes late (or is rejected).
+    ``deadline_margin``: the request being dispatched counts as late when its projected delay
+    passes this share of its deadline (the projection assumes that nothing else arrives, and
+    later arrivals time-slice the device); 1 charges only projected misses.
+    ``offload_penalty`` is charged per request sent to the cloud that an edge device could
+    have served (the uplink it takes from the requests that only the cloud can serve).
     """
 
     alpha: Annotated[float, Field(ge=0, le=1_000_000)] = 1.0
     beta: Annotated[float, Field(ge=0, le=1_000_000)] = 0.02
     deadline_penalty: Annotated[float, Field(ge=0, le=1_000_000)] = 2.0
+    deadline_margin: Annotated[float, Field(gt=0, le=1)] = 1.0
+    offload_penalty: Annotated[float, Field(ge=0, le=1_000_000)] = 0.0
 
 
 class HostModel(StrictModel):
