@@ -303,6 +303,7 @@ def train(
     workers: int | None = None,
     address: str | None = None,
     meta: dict[str, Any] | None = None,
+    warm_start: Callable[[Any, Any], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Train ``agent`` with ``algo`` on ``n_envs`` copies of ``make_env()``.
 
@@ -322,6 +323,9 @@ def train(
             actors (:mod:`edgesched.rl.ray_vec`; on the cluster at ``address``, else a local
             one); the checkpoint and curves are identical to ``"local"``'s.
         meta: extra checkpoint metadata (what the scheduler needs to rebuild its input).
+        warm_start: called as ``warm_start(model, venv)`` before the first PPO update (e.g.
+            behaviour cloning); what it returns is recorded as ``warm_start``, and its wall
+            time is part of ``wall_s``.
     """
     import torch
     from stable_baselines3.common.callbacks import BaseCallback
@@ -392,7 +396,10 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     model.set_logger(configure(str(out / "logs"), ["csv"]))
     start = time.perf_counter()
+    warm: dict[str, Any] | None = None
     try:
+        if warm_start is not None:
+            warm = {**warm_start(model, venv), "wall_s": round(time.perf_counter() - start, 1)}
         with tqdm(total=steps, desc=f"train {agent}", unit="step", disable=None) as bar:
             model.learn(total_timesteps=steps, callback=Progress(bar))
     finally:
@@ -408,6 +415,8 @@ def train(
         "wall_s": round(wall, 1),
         "torch_threads": 1,
     }
+    if warm is not None:
+        record["warm_start"] = warm
     if n_workers is not None:
         record["rollouts"] = {"executor": executor, "workers": n_workers}
     return record
