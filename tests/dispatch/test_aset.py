@@ -103,16 +103,19 @@ def test_train_bad_input_exits_2(
     assert not out.exists()
 
 
-def test_shipped_checkpoint_and_model_card() -> None:
-    """A small checkpoint ships for aset-full-edge with its model card, and loads."""
-    path = shipped_checkpoint("aset-full-edge")
+@pytest.mark.parametrize("preset", ["aset-full-edge", "aset-mixed", "aset-cloud", "live-streams"])
+def test_shipped_checkpoint_and_model_card(preset: str) -> None:
+    """A small checkpoint ships for each layout with its training command in the model card,
+    is the one the scheduler takes for that preset, and fits the preset's observation."""
+    path = shipped_checkpoint(preset)
     assert path is not None and path.stat().st_size < 5 * 1024 * 1024
     card = (checkpoint_dir() / "MODEL_CARD.md").read_text()
-    assert "edgesched train aset aset-full-edge" in card
-    sched = AsetScheduler()
-    sched.check(load("aset-full-edge"))
+    assert f"edgesched train aset {preset} " in card
+    sched = AsetScheduler(scenario=preset)
+    assert sched.checkpoint == path
+    sched.check(load(preset))
     assert sched.observation == "trends"
-    assert shipped_checkpoint("aset-mixed") is None
+    assert shipped_checkpoint("aset-mixed-abundant") is None
 
 
 def test_abundant_checkpoint_keeps_its_observation() -> None:
