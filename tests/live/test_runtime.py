@@ -137,3 +137,16 @@ def test_each_outcome_with_its_reason() -> None:
             await rt2.stop()
 
     run(main())
+
+
+def test_pipe_frames_survive_any_split_of_the_bytes() -> None:
+    """Messages written to a worker pipe come out whole and in order however the reads cut
+    the byte stream (one byte at a time, or many messages in one read)."""
+    from edgesched.live.worker import Frames, frame
+
+    msgs = [("runs", [(i, i % 3, "resnet18", 10 * i)]) for i in range(40)] + [("stop",)]
+    data = b"".join(frame(m) for m in msgs)
+    for step in (1, 5, 64, len(data)):
+        frames = Frames()
+        got = [m for k in range(0, len(data), step) for m in frames.feed(data[k : k + step])]
+        assert got == msgs

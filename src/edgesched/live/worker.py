@@ -7,7 +7,9 @@ never cross a process boundary as JSON or as a pickled tensor:
 
 - the gateway writes the request's payload bytes into a slot of a shared-memory block that it
   owns (``multiprocessing.shared_memory``; one block per worker, ``slots`` fixed-size slots);
-- it sends the worker a tiny control message ``(job, slot, variant, nbytes)`` over a pipe;
+- it sends the worker a tiny control message ``(job, slot, variant, nbytes)`` over a pipe
+  (a Unix socket pair; length-prefixed pickles, read with one ``os.read`` for every message
+  waiting, so that a wake-up of either side handles all that arrived meanwhile);
 - the worker turns the payload into the variant's input tensor (the bytes tiled over
   ``3 x H x W`` and scaled to [0, 1]), runs the session and answers
   ``(job, start, end, summary)``: the monotonic clock at compute start and end and a small
@@ -21,9 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
-import select
+import pickle
 import signal
+import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -62,6 +66,50 @@ class WorkerConfig:
     inline: frozenset[str] = frozenset()
 
 
+_LEN = struct.Struct("<I")
+
+
+def frame(msg: Any) -> bytes:
+    """One message as it crosses the pipe: its pickle's length (4 bytes) and the pickle."""
+    data = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
+    return _LEN.pack(len(data)) + data
+
+
+class Frames:
+    """Splits the bytes read from a pipe into the messages :func:`frame` wrote."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, chunk: bytes) -> list[Any]:
+        """Add ``chunk``; returns the messages now complete, in order."""
+        buf = self._buf
+        buf += chunk
+        out = []
+        pos, n = 0, len(buf)
+        with memoryview(buf) as view:  # released before the buffer is cut below
+            while n - pos >= 4:
+                (size,) = _LEN.unpack_from(view, pos)
+                if n - pos - 4 < size:
+                    break
+                out.append(pickle.loads(view[pos + 4 : pos + 4 + size]))
+                pos += 4 + size
+        if pos:
+            del buf[:pos]
+        return out
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte of ``data`` to the blocking descriptor ``fd``."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+#: bytes one read takes from a pipe (every message waiting, in practice)
+READ_SIZE = 1 << 16
+
+
 def _summary(task: str, outputs: list[np.ndarray]) -> dict[str, float]:
     """A small, JSON-friendly summary of a model's output."""
     if task == "detection":
@@ -79,10 +127,9 @@ def to_input(payload: memoryview | bytes, shape: tuple[int, ...]) -> np.ndarray:
     raw = np.frombuffer(payload, dtype=np.uint8)
     if raw.size == 0:
         raw = np.zeros(1, dtype=np.uint8)
-    n = int(np.prod(shape))
-    reps = -(-n // raw.size)
-    tiled = np.tile(raw, reps)[:n] if reps > 1 else raw[:n]
-    return (tiled.astype(np.float32) * (1.0 / 255.0)).reshape(shape)
+    n = math.prod(shape)
+    tiled = np.resize(raw, n) if raw.size < n else raw[:n]  # resize repeats the bytes
+    return np.multiply(tiled, np.float32(1.0 / 255.0), dtype=np.float32).reshape(shape)
 
 
 def open_sessions(models: dict[str, tuple[str, tuple[int, ...], str]]) -> dict[str, Any]:
@@ -123,6 +170,8 @@ def worker_main(cfg: WorkerConfig, conn: Connection) -> None:
     if cfg.cpus and hasattr(os, "sched_setaffinity"):
         with contextlib.suppress(OSError):
             os.sched_setaffinity(0, set(cfg.cpus))
+    fd = conn.fileno()
+    os.set_blocking(fd, True)
     shm = _attach(cfg.shm_name)
     buf = shm.buf
     assert buf is not None
@@ -130,20 +179,20 @@ def worker_main(cfg: WorkerConfig, conn: Connection) -> None:
         sessions = open_sessions(cfg.models)
     except Exception as exc:  # a broken model file: say so, then stop
         with contextlib.suppress(OSError):
-            conn.send(("fatal", f"{type(exc).__name__}: {exc}"))
+            write_all(fd, frame(("fatal", f"{type(exc).__name__}: {exc}")))
         return
     lock = threading.Lock()
     try:
-        conn.send(("ready", os.getpid()))
+        write_all(fd, frame(("ready", os.getpid())))
     except OSError:  # the gateway went away while this worker started
         return
     # answers finished while another thread was sending go out together in its next message
     outbox: list[tuple[Any, ...]] = []
     sending = [False]
 
-    def answer(msg: tuple[Any, ...]) -> None:
+    def answer(msgs: list[tuple[Any, ...]]) -> None:
         with lock:
-            outbox.append(msg)
+            outbox.extend(msgs)
             if sending[0]:
                 return
             sending[0] = True
@@ -155,35 +204,45 @@ def worker_main(cfg: WorkerConfig, conn: Connection) -> None:
                     sending[0] = False
                     return
             with contextlib.suppress(OSError):
-                conn.send(("answers", batch))
+                write_all(fd, frame(("answers", batch)))
 
-    def run(job: int, slot: int, variant: str, nbytes: int) -> None:
+    def run(job: int, slot: int, variant: str, nbytes: int) -> tuple[Any, ...]:
         start = time.monotonic()
         try:
             _, shape, task = cfg.models[variant]
             base = slot * MAX_PAYLOAD
             x = to_input(buf[base : base + nbytes], shape)
             out = sessions[variant].run(None, {"input": x})
-            msg: tuple[Any, ...] = ("done", job, start, time.monotonic(), _summary(task, out))
+            return ("done", job, start, time.monotonic(), _summary(task, out))
         except Exception as exc:
-            msg = ("error", job, start, time.monotonic(), f"{type(exc).__name__}: {exc}")
-        answer(msg)
+            return ("error", job, start, time.monotonic(), f"{type(exc).__name__}: {exc}")
+
+    def run_one(*job: Any) -> None:
+        answer([run(*job)])
 
     pool = ThreadPoolExecutor(max_workers=cfg.slots, thread_name_prefix=cfg.name)
+    frames = Frames()
     try:
-        while True:
+        stop = False
+        while not stop:
             try:
-                msg = conn.recv()
-            except (EOFError, OSError):
+                chunk = os.read(fd, READ_SIZE)  # every message waiting, in one wake-up
+            except OSError:
                 break
-            if msg[0] == "runs":  # the jobs the gateway submitted in one loop iteration
-                for job in msg[1]:
-                    if job[2] in cfg.inline:
-                        run(*job)
-                    else:
-                        pool.submit(run, *job)
-            elif msg[0] == "stop":
+            if not chunk:
                 break
+            inline: list[tuple[Any, ...]] = []
+            for msg in frames.feed(chunk):
+                if msg[0] == "runs":  # the jobs the gateway submitted in one loop iteration
+                    for job in msg[1]:
+                        if job[2] in cfg.inline:
+                            inline.append(run(*job))
+                        else:
+                            pool.submit(run_one, *job)
+                elif msg[0] == "stop":
+                    stop = True
+            if inline:  # answered together, in one message
+                answer(inline)
     finally:
         pool.shutdown(wait=True)
         shm.close()
@@ -227,6 +286,8 @@ class WorkerHandle:
     _next_job: int = field(init=False, default=0)
     _was_ready: bool = field(init=False, default=False)
     _outbox: list[tuple[int, int, str, int]] = field(init=False, default_factory=list)
+    _frames: Frames = field(init=False, default_factory=Frames)
+    _unsent: bytes = field(init=False, default=b"")
 
     #: consecutive deaths before ready after which the worker is given up
     MAX_FAILED_STARTS = 3
@@ -272,6 +333,9 @@ class WorkerHandle:
         self.process.start()
         child.close()
         self.conn = parent
+        self._frames = Frames()
+        self._unsent = b""
+        os.set_blocking(parent.fileno(), False)
         self.loop.add_reader(parent.fileno(), self._readable)
 
     def submit(self, variant: str, payload: bytes) -> Job:
@@ -302,46 +366,83 @@ class WorkerHandle:
         batch, self._outbox = self._outbox, []
         # a dead worker is noticed by the reader, which fails these jobs with the others
         if batch and self.conn is not None:
-            with contextlib.suppress(OSError):
-                self.conn.send(("runs", batch))
+            self._send(frame(("runs", batch)))
 
-    def _release(self, job: Job) -> None:
-        self.free_slots.append(job.slot)
+    def _send(self, data: bytes) -> None:
+        """Write ``data`` to the worker's (non-blocking) pipe; what does not fit now is
+        written when the pipe has room again, in order."""
+        conn = self.conn
+        if conn is None:
+            return
+        fd = conn.fileno()
+        if self._unsent:
+            self._unsent += data
+            return
+        try:
+            n = os.write(fd, data)
+        except BlockingIOError:
+            n = 0
+        except OSError:
+            return  # the reader notices the death
+        if n < len(data):
+            self._unsent = data[n:]
+            self.loop.add_writer(fd, self._writable)
+
+    def _writable(self) -> None:
+        conn = self.conn
+        if conn is None:
+            return
+        fd = conn.fileno()
+        try:
+            n = os.write(fd, self._unsent)
+        except BlockingIOError:
+            return
+        except OSError:
+            n = len(self._unsent)
+        self._unsent = self._unsent[n:]
+        if not self._unsent:
+            self.loop.remove_writer(fd)
 
     def _readable(self) -> None:
         conn = self.conn
         assert conn is not None
-        fd = conn.fileno()
         try:
-            # called when the pipe is readable; Connection.poll() builds a selector per call,
-            # a bare select() checks for a further message at a fraction of its cost
-            while True:
-                msg = conn.recv()
-                kind = msg[0]
-                if kind == "answers":
-                    for kind, job_id, start, end, detail in msg[1]:
-                        job = self.jobs.pop(job_id, None)
-                        if job is not None:
-                            self._release(job)
-                            if not job.future.done():
-                                job.future.set_result((kind, start, end, detail))
-                elif kind == "ready":
-                    self.ready.set()
-                    self._was_ready = True
-                    self.failed_starts = 0
-                    if self.on_ready is not None:
-                        self.on_ready(self)
-                elif kind == "fatal":
-                    self.fatal = msg[1]
-                if self.conn is not conn or not select.select([fd], [], [], 0)[0]:
-                    return
-        except (EOFError, OSError):
+            chunk = os.read(conn.fileno(), READ_SIZE)  # every message waiting, in one call
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
             self._died()
+            return
+        for msg in self._frames.feed(chunk):
+            kind = msg[0]
+            if kind == "answers":
+                jobs = self.jobs
+                for kind, job_id, start, end, detail in msg[1]:
+                    job = jobs.pop(job_id, None)
+                    if job is not None:
+                        self.free_slots.append(job.slot)
+                        if not job.future.done():
+                            job.future.set_result((kind, start, end, detail))
+            elif kind == "ready":
+                self.ready.set()
+                self._was_ready = True
+                self.failed_starts = 0
+                if self.on_ready is not None:
+                    self.on_ready(self)
+            elif kind == "fatal":
+                self.fatal = msg[1]
+            if self.conn is not conn:  # the worker was stopped meanwhile
+                return
 
     def _died(self) -> None:
         if self.conn is not None:
             with contextlib.suppress(Exception):
                 self.loop.remove_reader(self.conn.fileno())
+            with contextlib.suppress(Exception):
+                self.loop.remove_writer(self.conn.fileno())
+            self._unsent = b""
             self.conn.close()
             self.conn = None
         if self.process is not None:
@@ -384,10 +485,15 @@ class WorkerHandle:
         """Stop the process (after its running jobs), and free the shared memory."""
         self.stopping = True
         if self.conn is not None:
+            fd = self.conn.fileno()
             with contextlib.suppress(Exception):
-                self.loop.remove_reader(self.conn.fileno())
+                self.loop.remove_reader(fd)
+            with contextlib.suppress(Exception):
+                self.loop.remove_writer(fd)
             with contextlib.suppress(OSError):
-                self.conn.send(("stop",))
+                os.set_blocking(fd, True)
+                write_all(fd, self._unsent + frame(("stop",)))
+            self._unsent = b""
         if self.process is not None:
             self.process.join(timeout)
             if self.process.is_alive():
