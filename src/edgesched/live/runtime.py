@@ -27,16 +27,21 @@ scheduler's next choice (the dead device masked) when its deadline still allows,
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
 import contextlib
+import math
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from edgesched.core.errors import ConfigError
 from edgesched.dispatch.devices.world import DeviceWorld
@@ -135,31 +140,45 @@ class _Timing:
     compute: float = 0.0
 
 
-class _Metrics:
-    """The gateway's Prometheus metrics, in a registry of its own."""
+class _Histogram:
+    """A histogram kept as plain numbers (bucket counts and sum) and read on scrape."""
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = list(bounds)
+        self.counts = [0] * (len(bounds) + 1)  # the last: above every bound (+Inf)
+        self.sum = 0.0
+
+    def observe(self, x: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, x)] += 1  # bucket ``le`` is inclusive
+        self.sum += x
+
+    def family(self, name: str, doc: str) -> HistogramMetricFamily:
+        cum, buckets = 0, []
+        for bound, n in zip([*self.bounds, math.inf], self.counts, strict=True):
+            cum += n
+            buckets.append((floatToGoString(bound), cum))
+        return HistogramMetricFamily(name, doc, buckets=buckets, sum_value=self.sum)
+
+
+class _Metrics(Collector):
+    """The gateway's Prometheus metrics, in a registry of its own.
+
+    The per-request ones (answers by outcome and device, the delay and gateway-overhead
+    histograms) are plain counters turned into metric families when ``/metrics`` is scraped
+    (a collector of their own): ``prometheus_client``'s ``Counter.inc`` and
+    ``Histogram.observe`` take a lock and walk the buckets in Python on every request. The
+    gauges are set on scrape as well (:meth:`LiveRuntime.refresh_gauges`).
+    """
 
     def __init__(self, machines: list[str]) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter(
-            "edgesched_requests",
-            "Answered requests by outcome and device",
-            ["outcome", "device"],
-            registry=r,
-        )
-        buckets = (1, 2, 5, 10, 20, 50, 100, 200, 300, 500, 750, 1000, 2000, 5000)
-        self.delay = Histogram(
-            "edgesched_request_delay_ms",
-            "Delay of answered requests (ms)",
-            buckets=buckets,
-            registry=r,
-        )
-        self.gateway = Histogram(
-            "edgesched_gateway_overhead_ms",
-            "Decision and routing time per request (ms)",
-            buckets=(0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50),
-            registry=r,
-        )
+        self.created = time.time()
+        #: answered requests per (outcome, device)
+        self.by_outcome = {(o, name): 0 for name in [*machines, "none"] for o in OUTCOMES}
+        self.delay = _Histogram((1, 2, 5, 10, 20, 50, 100, 200, 300, 500, 750, 1000, 2000, 5000))
+        self.gateway = _Histogram((0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50))
+        r.register(self)
         self.running = Gauge("edgesched_running", "Running workloads", ["device"], registry=r)
         self.committed = Gauge(
             "edgesched_committed",
@@ -180,12 +199,21 @@ class _Metrics:
         self.up = Gauge(
             "edgesched_worker_up", "Worker process ready (1) or not", ["device"], registry=r
         )
-        #: the counter of every (outcome, device), looked up once
-        self.by_outcome = {
-            (o, name): self.requests.labels(o, name)
-            for name in [*machines, "none"]
-            for o in OUTCOMES
-        }
+
+    def collect(self) -> Iterator[Metric]:
+        """The per-request metrics as they are now (``prometheus_client``'s collector API)."""
+        requests = CounterMetricFamily(
+            "edgesched_requests",
+            "Answered requests by outcome and device",
+            labels=["outcome", "device"],
+        )
+        for (outcome, device), n in self.by_outcome.items():
+            requests.add_metric([outcome, device], n, created=self.created)
+        yield requests
+        yield self.delay.family("edgesched_request_delay_ms", "Delay of answered requests (ms)")
+        yield self.gateway.family(
+            "edgesched_gateway_overhead_ms", "Decision and routing time per request (ms)"
+        )
 
 
 def available_cores() -> list[int]:
@@ -370,10 +398,11 @@ class LiveRuntime:
                 delay = estimate[0]
                 view.hold(r, estimate)  # the scheduler's call below reuses it
                 elapsed = view.loop.now - arrival
-                fits = mask & (delay + elapsed <= deadline_ms)
-                if not fits.any():
+                # a handful of actions: Python lists beat numpy's per-call cost here
+                allowed = [d for d, ok in zip(delay.tolist(), mask.tolist(), strict=True) if ok]
+                if not any(d + elapsed <= deadline_ms for d in allowed):
                     view.hold(r, None)
-                    best = float(np.min(np.where(mask, delay, np.inf)))
+                    best = min(allowed, default=math.inf)
                     return self._finish(
                         self._record(
                             rid,
@@ -655,7 +684,7 @@ class LiveRuntime:
         self.counts[rec.outcome] += 1
         self.records.append(rec)
         m = self.metrics
-        m.by_outcome[rec.outcome, rec.device or "none"].inc()
+        m.by_outcome[rec.outcome, rec.device or "none"] += 1
         if rec.outcome in ("success", "late"):
             m.delay.observe(rec.total_ms)
         m.gateway.observe(rec.gateway_ms)

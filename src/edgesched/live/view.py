@@ -112,6 +112,8 @@ class LiveView(forecast.Tables):
         self.served = [0] * M
         self._seq = 0
         self.pending: int | None = None
+        #: slow-down factors per (machine, running variants in order): a handful of mixes
+        self._fac_cache: dict[tuple[int, ...], list[float]] = {}
         #: the estimate of the decision under way (:meth:`hold`): no event can change the
         #: state between the gateway's admission check and the scheduler's call
         self._held: tuple[int, tuple[np.ndarray, np.ndarray]] | None = None
@@ -163,7 +165,9 @@ class LiveView(forecast.Tables):
         held = self._held
         if held is not None and held[0] == r:
             return held[1]
-        self._refresh()
+        # no refresh first: the estimate reads what is committed, the WAN backlog and the
+        # cloud queue, never the running workloads' progress or the energy (which
+        # :meth:`lookahead` and :meth:`snapshot` bring up to date)
         return forecast.expected(self, r)
 
     def hold(self, r: int, estimate: tuple[np.ndarray, np.ndarray] | None) -> None:
@@ -236,9 +240,17 @@ class LiveView(forecast.Tables):
         self.uncommit(m, v)
 
     def _factors(self, m: int) -> None:
-        coef = self.coef[m]
         vs = self.run_v[m]
-        self.run_fac[m] = [1.0 + sum(coef[a][b] for b in vs) - coef[a][a] for a in vs]
+        key = (m, *vs)
+        fac = self._fac_cache.get(key)
+        if fac is None:  # the slow-down of each running workload, by what runs beside it
+            if len(self._fac_cache) >= 4096:  # bounded, whatever the machines' limits
+                self._fac_cache.clear()
+            coef = self.coef[m]
+            fac = self._fac_cache[key] = [
+                1.0 + sum(coef[a][b] for b in vs) - coef[a][a] for a in vs
+            ]
+        self.run_fac[m] = fac[:]  # end() edits the machine's list in place
 
     def _advance(self, m: int, now: float) -> None:
         """Progress and energy of machine ``m`` from its last event to ``now``."""
