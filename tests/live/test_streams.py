@@ -11,11 +11,11 @@ import httpx
 import numpy as np
 import pytest
 
-from edgesched.dispatch.streams.env import observe
+from edgesched.dispatch.streams.env import TREND_S, observe
 from edgesched.dispatch.streams.scenario import load
 from edgesched.dispatch.streams.schedulers import STATIC_NAMES, make
 from edgesched.dispatch.streams.simulator import StreamSim
-from edgesched.live.streams import StreamView
+from edgesched.live.streams import StreamRuntime, StreamsFull, StreamView
 
 from .conftest import gateway
 
@@ -123,6 +123,75 @@ def test_view_routes_and_releases_as_the_simulator() -> None:
     assert view.acc_load.sum() == pytest.approx(0.0)
     view.reroute_active(now[0], make("closest"))
     assert view.acc_load.sum() == pytest.approx(0.0)
+
+
+def _clocked_runtime(now: list[float], **kw: int) -> StreamRuntime:
+    """A streams runtime on live-streams without workers, on the clock ``now[0]``."""
+    world = load("live-streams")
+    rt = StreamRuntime(world, make("closest"), **kw)
+    rt.view = StreamView(world, clock=lambda: now[0])
+    rt.scheduler.reset(world, np.random.default_rng(0))
+    rt.scheduler.begin_window(rt.view)
+    return rt
+
+
+def test_stream_registry_stays_bounded_and_retired_streams_answer_ended() -> None:
+    """Over many windows of streams opened at a steady rate, the gateway holds only the
+    streams an observation can still read (bounded by the rate times the stream length plus
+    the look-back, whatever the run's length); every retired one was past its end, its id is
+    answered as ended, and retiring changes nothing a scheduler reads."""
+    now = [0.0]
+    rt = _clocked_runtime(now)
+    view, w = rt.view, rt.world
+    window = view.window_s
+    longest = max(a.stream_s for a in w.apps)
+    per_window = 4  # streams opened per window: 0.8/s
+    bound = per_window * ((longest + rt.keep_s) / window + 2)
+    opened: list[str] = []
+    every: list[tuple[float, float, int]] = []  # (open, end, application) of every stream
+    most = 0
+    for k in range(200):  # 1,000 s: 800 streams
+        for j in range(per_window):
+            now[0] = k * window + j * window / per_window
+            p = j % len(w.apps)
+            opened.append(rt.open(w.apps[p].name, None, None)["stream"])
+            every.append((now[0], now[0] + w.apps[p].stream_s, p))
+        now[0] = (k + 1) * window
+        rt._end_window(now[0])
+        # what the schedulers read is what every stream ever opened gives
+        start = view.window * window
+        active = np.bincount([p for t0, e, p in every if t0 <= now[0] < e], minlength=3)
+        recent = np.bincount(
+            [p for t0, e, p in every if start - TREND_S <= t0 < start], minlength=3
+        )
+        assert np.array_equal(view.active_clients(), active)
+        assert np.array_equal(view.recent_arrivals(TREND_S), recent)
+        most = max(most, len(rt.streams), len(view.t0))
+        assert len(rt.streams) == view.held
+    assert len(opened) == 800 and most <= bound
+    for sid in opened:  # nothing lost: every stream is held, or retired after its end
+        assert sid in rt.streams or sid in rt.retired
+        assert rt.state_of(sid) in ("open", "ended")
+    old = opened[0]
+    assert old in rt.retired and rt.state_of(old) == "ended"
+    assert rt.state_of("never-opened") == "unknown"
+    again = rt.open(w.apps[0].name, None, old)  # a retired id opened again: a new stream
+    assert again["stream"] == old and rt.state_of(old) == "open" and old not in rt.retired
+
+
+def test_stream_registry_refuses_past_its_cap_with_a_reason() -> None:
+    """At ``max_streams`` streams under way, opening one more is refused with the reason
+    (HTTP 429), after the ended ones have been retired; once they end, it opens again."""
+    now = [0.0]
+    rt = _clocked_runtime(now, max_streams=3)
+    app = rt.world.apps[0]
+    for _ in range(3):
+        rt.open(app.name, None, None)
+    with pytest.raises(StreamsFull, match="max_streams"):
+        rt.open(app.name, None, None)
+    now[0] = app.stream_s + rt.keep_s + 1.0  # all three ended and out of every look-back
+    assert rt.open(app.name, None, "late")["stream"] == "late"
+    assert len(rt.streams) == 1 and len(rt.retired) == 3
 
 
 def test_streams_end_to_end_through_the_gateway(tmp_path: Path) -> None:

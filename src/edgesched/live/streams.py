@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 import orjson
@@ -49,6 +49,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, g
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edgesched.core.errors import ConfigError
+from edgesched.dispatch.streams.env import TREND_S
 from edgesched.dispatch.streams.schedulers import STATIC_NAMES
 from edgesched.dispatch.streams.simulator import Candidates, StreamSim, WindowStats
 from edgesched.dispatch.streams.world import StreamWorld
@@ -110,6 +111,7 @@ class StreamView:
         self.route_net: list[float] = []
         self.route_load: list[float] = []
         self._heap: list[tuple[float, int]] = []
+        self._free: list[int] = []  # slots of retired streams, reused by the next ones
 
     # ------------------------------------------------------------------ what schedulers call
 
@@ -154,10 +156,17 @@ class StreamView:
     # ------------------------------------------------------------------ streams and routes
 
     def open(self, app: int, ap: int, t0: float | None = None) -> int:
-        """Register a stream (not routed yet); returns its index."""
+        """Register a stream (not routed yet); returns its index (a retired one's, reused)."""
         t = self.clock() if t0 is None else t0
+        end = t + float(self.world.apps[app].stream_s)
+        if self._free:
+            i = self._free.pop()
+            self.t0[i], self.end[i], self.app[i], self.ap[i] = t, end, app, ap
+            self.route_acc[i], self.route_var[i] = -2, 0
+            self.route_net[i], self.route_load[i] = 0.0, 0.0
+            return i
         self.t0.append(t)
-        self.end.append(t + float(self.world.apps[app].stream_s))
+        self.end.append(end)
         self.app.append(app)
         self.ap.append(ap)
         self.route_acc.append(-2)
@@ -165,6 +174,26 @@ class StreamView:
         self.route_net.append(0.0)
         self.route_load.append(0.0)
         return len(self.t0) - 1
+
+    @property
+    def held(self) -> int:
+        """Streams the view holds (under way, or ended and not retired yet)."""
+        return len(self.t0) - len(self._free)
+
+    def retire_ended(self, now: float, keep_s: float) -> list[int]:
+        """Forget the streams that ended by ``now`` and opened more than ``keep_s`` before
+        it (no observation looks back further); returns their indices, whose slots the next
+        streams reuse. What the schedulers read is unchanged by it."""
+        self.release_until(now)  # their load is freed first (no heap entry refers to them)
+        out = []
+        for i, end in enumerate(self.end):
+            if end <= now and self.t0[i] < now - keep_s:
+                # a retired slot is never under way nor a recent arrival
+                self.t0[i], self.end[i] = np.inf, -np.inf
+                self.route_acc[i] = -2
+                self._free.append(i)
+                out.append(i)
+        return out
 
     def route(self, i: int, scheduler: Any) -> int:
         """Route stream ``i`` with ``scheduler`` (the simulator's ``_route``): the candidate
@@ -214,6 +243,10 @@ class StreamView:
         for i, end in enumerate(self.end):
             if end > t and self.t0[i] <= t:
                 self.route(i, scheduler)
+
+
+class StreamsFull(Exception):
+    """A stream cannot be opened: the gateway holds ``max_streams`` streams under way."""
 
 
 @dataclass
@@ -274,15 +307,32 @@ class StreamRuntime:
         options: how to run (``tiny``, ``pin``, ``emulate_network``, ``seed``, ``noop``).
     """
 
-    def __init__(self, world: StreamWorld, scheduler: Any, options: LiveOptions | None = None):
+    #: stream ids remembered after their stream was retired (a query then says it ended)
+    RETIRED_IDS = 10_000
+
+    def __init__(
+        self,
+        world: StreamWorld,
+        scheduler: Any,
+        options: LiveOptions | None = None,
+        *,
+        max_streams: int = 100_000,
+    ):
         self.world = world
         self.scheduler = scheduler
         self.options = options or LiveOptions()
         self.view = StreamView(world)
         self.workers: list[WorkerHandle] = []
         self.instances = [_Instance() for _ in range(world.n_acc)]
+        #: the streams held, by id (under way, or ended less than :attr:`keep_s` ago)
         self.streams: dict[str, int] = {}
-        self.names: list[str] = []
+        self._sid: dict[int, str] = {}  # the id of each held stream's slot
+        #: ids of retired streams, oldest first (bounded: :attr:`RETIRED_IDS`)
+        self.retired: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self.max_streams = max_streams
+        # a stream is retired once it ended and opened longer ago than the longest look-back
+        # of an observation (ASET's arrival trend), plus a window
+        self.keep_s = TREND_S + float(world.scenario.window_s)
         self.counts = dict.fromkeys(OUTCOMES, 0)
         self.records: collections.deque[StreamRecord] = collections.deque(maxlen=10_000)
         self.app_index = {a.name: p for p, a in enumerate(world.apps)}
@@ -431,6 +481,7 @@ class StreamRuntime:
         self._win_slots = 0
         view.window += 1
         view.release_until(now)
+        self.retire(now)
         self.scheduler.begin_window(view)
         self.choices.labels(self.policy_name()).inc()
         view.reroute_active(now, self.scheduler)
@@ -447,12 +498,40 @@ class StreamRuntime:
             raise ConfigError(f"id: stream {sid!r} is already open")
         now = view.clock()
         view.release_until(now)
+        if len(self.streams) >= self.max_streams:
+            self.retire(now)
+            if len(self.streams) >= self.max_streams:
+                raise StreamsFull(
+                    f"the gateway holds {len(self.streams)} streams (its bound, max_streams); "
+                    "retry once some have ended"
+                )
         i = view.open(p, ap, now)
         view.route(i, self.scheduler)
         self.streams[sid] = i
-        self.names.append(sid)
+        self._sid[i] = sid
+        self.retired.pop(sid, None)  # a retired id opened again: a new stream
         self._win_arrivals[p] += 1
         return self.describe(sid)
+
+    def retire(self, now: float) -> int:
+        """Retire the streams the view no longer needs (:meth:`StreamView.retire_ended`):
+        their ids move to :attr:`retired` (a later query is told the stream ended); returns
+        how many."""
+        gone = self.view.retire_ended(now, self.keep_s)
+        for i in gone:
+            sid = self._sid.pop(i)
+            del self.streams[sid]
+            self.retired[sid] = None
+        while len(self.retired) > self.RETIRED_IDS:
+            self.retired.popitem(last=False)
+        return len(gone)
+
+    def state_of(self, sid: str) -> Literal["open", "ended", "unknown"]:
+        """``open`` (it takes queries), ``ended`` (past its end, or retired) or ``unknown``."""
+        i = self.streams.get(sid)
+        if i is None:
+            return "ended" if sid in self.retired else "unknown"
+        return "open" if self.view.end[i] > self.view.clock() else "ended"
 
     def describe(self, sid: str) -> dict[str, Any]:
         view = self.view
@@ -683,7 +762,10 @@ def create_streams_app(runtime: StreamRuntime, *, manage: bool = True) -> FastAP
     @app.post(
         "/v1/streams",
         openapi_extra=body_of(OpenStream),
-        responses={422: {"description": "the request is malformed"}},
+        responses={
+            422: {"description": "the request is malformed"},
+            429: {"description": "the gateway holds as many streams as it may"},
+        },
     )
     async def open_stream(request: Request) -> Response:
         """Open a stream: the scheduler routes it now (cluster and variant, or none)."""
@@ -706,6 +788,8 @@ def create_streams_app(runtime: StreamRuntime, *, manage: bool = True) -> FastAP
             return JSONResponse({"detail": "the gateway is shutting down"}, 503)
         try:
             out = runtime.open(body.app, body.access_point, body.id)
+        except StreamsFull as exc:
+            return JSONResponse({"detail": str(exc)}, 429)
         except ConfigError as exc:
             return JSONResponse({"detail": str(exc)}, 422)
         return Response(orjson.dumps(out), media_type="application/json")
@@ -721,10 +805,10 @@ def create_streams_app(runtime: StreamRuntime, *, manage: bool = True) -> FastAP
             body = StreamQuery.model_validate_json(await request.body())
         except ValidationError as exc:
             return _problem(exc)
-        if stream not in runtime.streams:
+        state = runtime.state_of(stream)
+        if state == "unknown":
             return JSONResponse({"detail": f"stream: no open stream {stream!r}"}, 404)
-        i = runtime.streams[stream]
-        if runtime.view.end[i] <= runtime.view.clock():
+        if state == "ended":
             return JSONResponse({"detail": f"stream: stream {stream!r} has ended"}, 404)
         try:
             payload = base64.b64decode(body.payload, validate=True)
