@@ -150,3 +150,18 @@ def test_pipe_frames_survive_any_split_of_the_bytes() -> None:
         frames = Frames()
         got = [m for k in range(0, len(data), step) for m in frames.feed(data[k : k + step])]
         assert got == msgs
+
+
+def test_kept_records_read_back_whole_and_leave_the_collector() -> None:
+    """A record as the gateway keeps it reads back equal (with or without a result), and
+    one collection stops tracking it (20,000 tracked records cost every collection)."""
+    import gc
+
+    from edgesched.live.runtime import Record
+
+    rec = Record("r", "classification", "success", None, 0, "d", "v", 1.0, *[0.5] * 7, False)
+    for r in (rec, rec._replace(result={"top_class": 3.0, "top_score": 0.9})):
+        kept = r.kept()
+        assert Record.from_kept(kept) == r
+        gc.collect()
+        assert not gc.is_tracked(kept)

@@ -260,8 +260,7 @@ def create_app(runtime: LiveRuntime, *, manage: bool = True) -> FastAPI:
     @app.get("/v1/records")
     async def records(limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> list[dict[str, Any]]:
         """The last ``limit`` answered requests, oldest first."""
-        recs = list(runtime.records)[-limit:]
-        return [r.public() for r in recs]
+        return [r.public() for r in runtime.recent(limit)]
 
     @app.get("/metrics", response_class=Response)
     async def metrics() -> Response:
