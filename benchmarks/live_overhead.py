@@ -5,7 +5,9 @@ emulated network, and a bare FastAPI/uvicorn app whose POST /echo returns its JS
 drives each with the same closed-loop client (C keep-alive connections, T seconds each, the
 same request body) and prints one JSON line: the gateway's own time per request (decision +
 routing, as the gateway measures it: total less waiting on the worker) at p50/p99, the
-client-side latency of both endpoints, and the throughput ratio gateway / echo.
+client-side latency of both endpoints, the throughput ratio gateway / echo, and the CPU time
+per request of the echo server, the gateway (with its workers, and its process alone) and
+the load generator (which shares the cores), with the load average before and after.
 
     python benchmarks/live_overhead.py [--seconds 10] [--connections 8] [--rounds 10]
 
@@ -84,17 +86,24 @@ async def closed_loop(
     return len(lat), lat, samples
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its children (the gateway's workers)."""
+def cpu_seconds(pid: int, children: bool = True) -> float:
+    """User + system CPU time of a process and (``children``) its children (the gateway's
+    workers)."""
     p = psutil.Process(pid)
     total = 0.0
-    for q in [p, *p.children(recursive=True)]:
+    for q in [p, *p.children(recursive=True)] if children else [p]:
         try:
             t = q.cpu_times()
         except psutil.NoSuchProcess:
             continue
         total += t.user + t.system
     return total
+
+
+def own_cpu() -> float:
+    """This process's CPU time (the load generator's)."""
+    t = psutil.Process().cpu_times()
+    return float(t.user + t.system)
 
 
 def main() -> None:
@@ -155,21 +164,25 @@ def main() -> None:
         lat_gw: list[float] = []
         samples: list[bytes] = []
         window = args.seconds / args.rounds
-        cpu_echo = cpu_gw = 0.0
+        cpu_echo = cpu_gw = cpu_gw_main = 0.0
+        client_echo = client_gw = 0.0
         load_before = os.getloadavg()
         for _ in range(args.rounds):
-            c0 = cpu_seconds(echo.pid)
+            c0, k0 = cpu_seconds(echo.pid), own_cpu()
             n, lat, _s = asyncio.run(
                 closed_loop(echo_port, "/echo", body, window, args.connections)
             )
             cpu_echo += cpu_seconds(echo.pid) - c0
+            client_echo += own_cpu() - k0
             n_echo += n
             lat_echo += lat
-            c0 = cpu_seconds(gw.pid)
+            c0, m0, k0 = cpu_seconds(gw.pid), cpu_seconds(gw.pid, False), own_cpu()
             n, lat, got = asyncio.run(
                 closed_loop(gw_port, "/v1/infer", body, window, args.connections)
             )
             cpu_gw += cpu_seconds(gw.pid) - c0
+            cpu_gw_main += cpu_seconds(gw.pid, False) - m0
+            client_gw += own_cpu() - k0
             n_gw += n
             lat_gw += lat
             samples += got[: max(0, 2000 - len(samples))]
@@ -196,6 +209,11 @@ def main() -> None:
                     # server CPU per request (the gateway: with its worker processes)
                     "echo_cpu_us_per_request": 1e6 * cpu_echo / max(n_echo, 1),
                     "gateway_cpu_us_per_request": 1e6 * cpu_gw / max(n_gw, 1),
+                    # of which the gateway process itself (the rest: its workers)
+                    "gateway_process_cpu_us_per_request": 1e6 * cpu_gw_main / max(n_gw, 1),
+                    # the load generator (this process) per request, on the same cores
+                    "client_cpu_us_per_request_echo": 1e6 * client_echo / max(n_echo, 1),
+                    "client_cpu_us_per_request_gateway": 1e6 * client_gw / max(n_gw, 1),
                     "load_average_before": load_before,
                     "load_average_after": os.getloadavg(),
                 }
