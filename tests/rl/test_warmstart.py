@@ -200,3 +200,26 @@ def test_warm_start_works_with_every_variant(demo: Demo, variant: str) -> None:
     )
     assert all(np.isfinite(r["nll"]) and r["nll"] < 50 for r in rows)
     assert rows[-1]["nll"] < rows[0]["nll"]
+
+
+def test_critic_warmup_trains_the_critic_only(tmp_path: Path) -> None:
+    """With --critic-warmup the first PPO updates leave the actor (and the encoder it shares
+    with the critic) exactly as the cloning left it and fit the critic; without, PPO moves
+    both."""
+
+    def params(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        model = load_checkpoint(path)["model"]
+        critic = {k: v for k, v in model.items() if k.startswith("critic.")}
+        actor = {k: v for k, v in model.items() if not k.startswith("critic.")}
+        assert critic and actor
+        return actor, critic
+
+    for warmup, out in ((2, tmp_path / "warm"), (0, tmp_path / "plain")):
+        cfg = dataclasses.replace(WARM, steps=32, critic_warmup=warmup)
+        last = train(cfg, out, progress_bar=False)
+        assert load_checkpoint(last)["progress"]["update"] == 2
+        cloned_actor, cloned_critic = params(out / "best.pt")
+        actor, critic = params(last)
+        same_actor = all(torch.equal(actor[k], cloned_actor[k]) for k in actor)
+        assert same_actor == (warmup > 0)
+        assert any(not torch.equal(critic[k], cloned_critic[k]) for k in critic)

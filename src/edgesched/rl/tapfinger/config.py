@@ -88,6 +88,14 @@ class TrainConfig:
     )
     warm_epochs: int = field(default=10, metadata={"help": "warm start: passes over them"})
     warm_lr: float = field(default=1e-3, metadata={"help": "warm start: learning rate (Adam)"})
+    critic_warmup: int = field(
+        default=0,
+        metadata={
+            "help": "PPO updates at the start that train the critic head only (the actor and "
+            "the shared encoder stay as the warm start left them), so that the first policy "
+            "updates see fitted advantages"
+        },
+    )
     decoding: str = field(
         default="sample",
         metadata={

@@ -175,6 +175,8 @@ def train(
     net = TapFingerNet(net_config(lay, cfg))
     vnorm = ValueNorm()
     optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, eps=1e-5)
+    critic_ids = {id(p) for p in net.critic.parameters()}
+    actor_params = [p for p in net.parameters() if id(p) not in critic_ids]
     prog: dict[str, Any] = {
         "update": 0,
         "steps": 0,
@@ -298,6 +300,7 @@ def train(
             n_samples = T * E
             mb = max(1, n_samples // cfg.minibatches)
             stats: dict[str, list[float]] = {"pg": [], "vf": [], "ent": [], "kl": [], "clip": []}
+            warming_critic = prog["update"] < cfg.critic_warmup
             for _ in range(cfg.epochs):
                 order = np_rng.permutation(n_samples)
                 for i in range(0, n_samples, mb):
@@ -313,9 +316,15 @@ def train(
                     logp, ent, v = evaluate(net, batch, sl, al, ls)
                     pg_loss, ent_loss, kl, clipfrac = ppo_loss(logp, old, ad, ent, act_m, cfg.clip)
                     vf_loss = 0.5 * ((v - vnorm.normalize(rt)) ** 2).mean()
-                    loss = pg_loss - cfg.ent_coef * ent_loss + cfg.vf_coef * vf_loss
+                    if warming_critic:
+                        loss = cfg.vf_coef * vf_loss
+                    else:
+                        loss = pg_loss - cfg.ent_coef * ent_loss + cfg.vf_coef * vf_loss
                     optimizer.zero_grad()
                     loss.backward()
+                    if warming_critic:  # Adam skips parameters without a gradient
+                        for p in actor_params:
+                            p.grad = None
                     torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.max_grad_norm)
                     optimizer.step()
                     stats["kl"].append(kl)
