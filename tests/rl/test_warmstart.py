@@ -223,3 +223,30 @@ def test_critic_warmup_trains_the_critic_only(tmp_path: Path) -> None:
         same_actor = all(torch.equal(actor[k], cloned_actor[k]) for k in actor)
         assert same_actor == (warmup > 0)
         assert any(not torch.equal(critic[k], cloned_critic[k]) for k in critic)
+
+
+def test_team_reward_sums_to_the_total_jct(demo: Demo) -> None:
+    """--reward team gives every agent minus every task in the system each round, so the
+    return from an episode's first round is minus the sum of its JCTs; the paper's local
+    reward differs between clusters."""
+    team = collect(
+        "optimus-np", "synthetic-3", [5, 6], tasks=TASKS, progress_bar=False, reward="team"
+    )
+    rets = np.stack(team.returns)
+    assert (rets == rets[:, :1]).all()
+    local = np.stack(demo.returns)
+    assert local.shape == rets.shape and not (local == local[:, :1]).all()
+    sc, _ = with_overrides("synthetic-3", tasks=TASKS)
+    jcts = simulate(sc, "optimus-np", 5, record=False).jcts  # the first episode's
+    assert float(np.mean(jcts)) == team.mean_jct[0]
+    assert rets[0, 0] == -float(np.sum(jcts))
+
+
+def test_team_reward_trains(tmp_path: Path) -> None:
+    cfg = dataclasses.replace(WARM, reward="team")
+    prog = load_checkpoint(train(cfg, tmp_path, progress_bar=False))["progress"]
+    assert prog["update"] >= 1 and np.isfinite(prog["best_eval_jct"])
+    with pytest.raises(ConfigError, match="local or team"):
+        train_tapfinger(
+            "synthetic-3", out=tmp_path / "bad", steps=8, log=lambda _: None, reward="x"
+        )

@@ -88,6 +88,14 @@ class TrainConfig:
     )
     warm_epochs: int = field(default=10, metadata={"help": "warm start: passes over them"})
     warm_lr: float = field(default=1e-3, metadata={"help": "warm start: learning rate (Adam)"})
+    reward: str = field(
+        default="local",
+        metadata={
+            "help": "each agent's reward: local (the paper's: minus the tasks running, pending "
+            "and queued at its own cluster) or team (minus every task in the system, whose sum "
+            "over an episode is the total JCT)"
+        },
+    )
     critic_warmup: int = field(
         default=0,
         metadata={

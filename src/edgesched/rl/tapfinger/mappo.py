@@ -271,7 +271,11 @@ def train(
                 # a loser's allocation term is not part of the action it was judged on
                 logp_b[t] = (a.logp_task + a.logp_alloc).numpy().reshape(E, N)
                 logp_b[t][lost] = a.logp_task.numpy().reshape(E, N)[lost]
-                reward_b[t], done_b[t], lost_b[t] = rewards, done, lost
+                if cfg.reward == "team":  # every agent is judged on every task in the system
+                    reward_b[t] = rewards[:, N:]
+                else:  # the paper's: each cluster's own running, pending and queued tasks
+                    reward_b[t] = rewards[:, :N]
+                done_b[t], lost_b[t] = done, lost
                 graphs = vec.graphs()
             with torch.no_grad():
                 last = net(collate(graphs))
@@ -408,6 +412,7 @@ def warm_start(
         tasks=cfg.tasks,
         mode=cfg.mode,
         progress_bar=progress_bar,
+        reward=cfg.reward,
     )
     rows = clone(
         net,
@@ -552,6 +557,8 @@ def train_tapfinger(
             from edgesched.rl.tapfinger.warmstart import teacher
 
             teacher(fields["warm_start"])  # a ConfigError for an unknown or elastic one
+        if fields.get("reward", "local") not in ("local", "team"):
+            raise ConfigError(f"--reward {fields['reward']}: expected local or team.")
         if fields.get("decoding", "sample") not in ("sample", "greedy"):
             raise ConfigError(f"--decoding {fields['decoding']}: expected sample or greedy.")
         if variant is not None and variant not in VARIANTS:

@@ -85,10 +85,11 @@ class VecWorlds:
         """Apply one round in every world; restart finished worlds (when ``restart``).
 
         Returns:
-            rewards (n, N), done (n,), lost (n, N).
+            rewards (n, N + 1): each cluster's own reward, then the team's (minus every task
+            in the system); done (n,); lost (n, N).
         """
         n_env, N, K = len(self.cores), self.lay.N, self.lay.K
-        rewards = np.zeros((n_env, N))
+        rewards = np.zeros((n_env, N + 1))
         done = np.zeros(n_env, dtype=bool)
         lost = np.zeros((n_env, N), dtype=bool)
         for e, core in enumerate(self.cores):
@@ -107,7 +108,7 @@ class VecWorlds:
                         )
                     )
             _, r, lost_e = core.round(decisions)
-            rewards[e] = r[:N]
+            rewards[e] = r
             lost[e] = lost_e
             self.returns[e] += r[:N]
             sim = core.sim

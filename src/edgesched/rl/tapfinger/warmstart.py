@@ -89,8 +89,11 @@ def collect(
     tasks: int | None = None,
     mode: str | None = None,
     progress_bar: bool | None = None,
+    reward: str = "local",
 ) -> Demo:
-    """The teacher ``name``'s demonstrations on the world seeds ``seeds``."""
+    """The teacher ``name``'s demonstrations on the world seeds ``seeds``; their returns
+    from the ``reward`` training will use (local: each cluster's own; team: every agent gets
+    the whole system's)."""
     demo = Demo()
     core = Episode.build(scenario, tasks=tasks, mode=mode)
     lay = core.lay
@@ -124,7 +127,7 @@ def collect(
             demo.active.append(g.can_decide.copy())
             demo.decisions.append(decisions)
             _, r, _ = core.round(decisions)
-            rewards.append(r[:N])
+            rewards.append(r[:N] if reward == "local" else np.repeat(r[N:], N))
         togo = np.cumsum(np.stack(rewards)[::-1], axis=0)[::-1]
         demo.returns.extend(list(togo.astype(np.float32)))
         demo.mean_jct.append(float(np.mean(sim.result(name).jcts)))
