@@ -176,6 +176,7 @@ class Batch:
     pending_x: torch.Tensor  # (P, Fp) raw pending features (MLP variants)
     running_graph_mean: torch.Tensor  # (A, Fr) mean running features per cluster
     n_graphs: int
+    node_graph: dict[str, torch.Tensor]  # per node type, which graph each node belongs to
 
 
 def collate(graphs: Sequence[Graph]) -> Batch:
@@ -226,4 +227,14 @@ def collate(graphs: Sequence[Graph]) -> Batch:
         pending_x=pending,
         running_graph_mean=rmean,
         n_graphs=len(graphs),
+        node_graph={
+            CLUSTER: ag,
+            PENDING: torch.from_numpy(
+                np.repeat(np.arange(len(graphs)), [len(g.pending) for g in graphs])
+            ),
+            RUNNING: torch.from_numpy(
+                np.repeat(np.arange(len(graphs)), [len(g.running) for g in graphs])
+            ),
+            SHORTCUT: torch.arange(len(graphs)),
+        },
     )

@@ -79,6 +79,64 @@ def mlp(sizes: list[int], last_act: bool = False) -> nn.Sequential:
     return nn.Sequential(*mods)
 
 
+def semantic_attention(
+    stacked: torch.Tensor, q: torch.Tensor, k_lin: nn.Module, graph: torch.Tensor, n_graphs: int
+) -> torch.Tensor:
+    """HAN's semantic-level attention, one set of weights per graph of a batch.
+
+    ``stacked`` (E, n, C) holds what each of the E edge types reaching a node type brings to
+    its n nodes; ``graph`` (n,) names each node's graph. A type's weight in a graph is the
+    softmax over types of ``q . mean(tanh(k_lin(.)))``, the mean taken over that graph's
+    nodes: PyG's ``HANConv`` takes it over every node of the input, which for a batch of
+    several graphs lets each graph's output depend on the others.
+    """
+    e, n, c = stacked.shape
+    if n == 0:
+        return stacked.new_zeros(0, c)
+    key = torch.tanh(k_lin(stacked))  # (E, n, C)
+    if n_graphs == 1:  # PyG's arithmetic exactly (greedy decisions hinge on exact ties)
+        score = (q * key.mean(1)).sum(-1)  # (E,)
+        return (torch.softmax(score, dim=0).view(e, 1, 1) * stacked).sum(0)
+    total = key.new_zeros(e, n_graphs, c).index_add_(1, graph, key)
+    count = torch.bincount(graph, minlength=n_graphs).clamp(min=1).to(key.dtype)
+    score = (q * (total / count.view(1, -1, 1))).sum(-1)  # (E, G)
+    weight = torch.softmax(score, dim=0)[:, graph]  # (E, n)
+    return (weight.unsqueeze(-1) * stacked).sum(0)
+
+
+class GraphwiseHANConv(HANConv):
+    """PyG's ``HANConv`` (its parameters and its neighbour-level attention, through its own
+    ``propagate``) with the semantic-level attention taken per graph of the batch
+    (:func:`semantic_attention`), so that a graph's output does not depend on the graphs
+    batched with it. On a single graph it equals ``HANConv``."""
+
+    def forward(  # type: ignore[override]
+        self,
+        x_dict: dict[str, torch.Tensor],
+        edge_index_dict: dict[tuple[str, str, str], torch.Tensor],
+        node_graph: dict[str, torch.Tensor],
+        n_graphs: int,
+    ) -> dict[str, torch.Tensor | None]:
+        heads = self.heads
+        z = {
+            t: self.proj[t](x).view(-1, heads, self.out_channels // heads)
+            for t, x in x_dict.items()
+        }
+        reaching: dict[str, list[torch.Tensor]] = {t: [] for t in x_dict}
+        for (src, rel, dst), edges in edge_index_dict.items():
+            key = f"{src}__{rel}__{dst}"
+            a_src = (z[src] * self.lin_src[key]).sum(dim=-1)
+            a_dst = (z[dst] * self.lin_dst[key]).sum(dim=-1)
+            msg = self.propagate(edges, x=(z[src], z[dst]), alpha=(a_src, a_dst))
+            reaching[dst].append(torch.relu(msg))
+        return {
+            t: semantic_attention(torch.stack(xs), self.q, self.k_lin, node_graph[t], n_graphs)
+            if xs
+            else None
+            for t, xs in reaching.items()
+        }
+
+
 class HanEncoder(nn.Module):
     """Input projections, then ``layers`` HANConv layers with a residual and LayerNorm.
 
@@ -98,7 +156,7 @@ class HanEncoder(nn.Module):
         h = cfg.hidden
         self.inp = nn.ModuleDict({t: nn.Linear(dims[t], h) for t in NODE_TYPES})
         self.convs = nn.ModuleList(
-            [HANConv(h, h, METADATA, heads=cfg.heads) for _ in range(cfg.layers)]
+            [GraphwiseHANConv(h, h, METADATA, heads=cfg.heads) for _ in range(cfg.layers)]
         )
         self.norms = nn.ModuleList(
             [nn.ModuleDict({t: nn.LayerNorm(h) for t in NODE_TYPES}) for _ in range(cfg.layers)]
@@ -110,7 +168,7 @@ class HanEncoder(nn.Module):
         edges = data.edge_index_dict
         for conv, norms in zip(self.convs, self.norms, strict=True):
             assert isinstance(norms, nn.ModuleDict)
-            out = conv(h, edges)
+            out = conv(h, edges, batch.node_graph, batch.n_graphs)
             h = {t: norms[t](h[t] + out[t]) if out.get(t) is not None else h[t] for t in NODE_TYPES}
         return h
 
