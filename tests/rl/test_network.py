@@ -114,3 +114,34 @@ def test_value_norm_round_trip() -> None:
         vn.update(x)
     assert torch.allclose(vn.denormalize(vn.normalize(x)), x, atol=1e-3)
     assert abs(float(vn.normalize(x).mean())) < 1e-2
+
+
+@pytest.mark.parametrize("variant", ["tapfinger", "no-han"])
+def test_a_graph_decides_alike_alone_and_in_a_batch(variant: str) -> None:
+    """Rollouts batch 16 worlds, PPO 128 rounds, the scheduler one world: a graph's logits
+    and value must not depend on the graphs batched with it (PyG's HANConv takes HAN's
+    semantic attention over every node of its input; ours per graph)."""
+    from edgesched.rl.tapfinger.vec import VecWorlds
+
+    _, net, _, _ = _setup(variant)
+    vec = VecWorlds("synthetic-3", 6, seeds=list(range(6)), tasks=24)
+    graphs = []
+    for _ in range(3):  # rounds of different sizes (pending, running, free)
+        gs = vec.graphs()
+        graphs += gs
+        a = act(net, collate(gs))
+        n = vec.lay.N
+        vec.step(
+            gs,
+            a.slot.numpy().reshape(6, n),
+            a.alloc.numpy().reshape(6, n, -1),
+            a.logp_task.exp().numpy().reshape(6, n),
+        )
+    with torch.no_grad():
+        together = net(collate(graphs))
+        alone = [net(collate([g])) for g in graphs]
+    logits = torch.cat([f.task_logits for f in alone])
+    finite = torch.isfinite(logits)
+    assert torch.equal(finite, torch.isfinite(together.task_logits))
+    assert torch.allclose(together.task_logits[finite], logits[finite], atol=1e-5, rtol=1e-5)
+    assert torch.allclose(together.value, torch.cat([f.value for f in alone]), atol=1e-5)

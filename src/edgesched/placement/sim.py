@@ -40,6 +40,9 @@ from edgesched.placement.scenario import PlacementScenario
 from edgesched.placement.workload import TaskSpec
 
 DONE_EPS = 1e-9
+#: relative tolerance under which two conflict scores are a tie (float32 resolution, ~6e-8,
+#: with room for the rounding of a few operations)
+TIE_RTOL = 1e-6
 
 
 class Scheduler(Protocol):
@@ -369,7 +372,10 @@ class PlacementSim:
         top = max(caps)
         scores = [d.prob * math.exp(c - top) for c, (_, d) in zip(caps, competitors, strict=True)]
         best = max(scores)
-        tied = [i for i, s in enumerate(scores) if s >= best * (1 - 1e-12)]
+        # a learned scheduler's probabilities are float32: scores within float32 precision of
+        # the best are ties, so that two numerically equivalent networks (the fused and the
+        # reference TapFinger paths, or one network on another platform) resolve alike
+        tied = [i for i, s in enumerate(scores) if s >= best * (1 - TIE_RTOL)]
         pick = tied[0] if len(tied) == 1 else tied[int(self._conflict_rng.integers(len(tied)))]
         return competitors[pick]
 
