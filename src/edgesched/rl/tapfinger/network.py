@@ -110,7 +110,7 @@ class GraphwiseHANConv(HANConv):
     (:func:`semantic_attention`), so that a graph's output does not depend on the graphs
     batched with it. On a single graph it equals ``HANConv``."""
 
-    def forward(  # type: ignore[override]
+    def forward(
         self,
         x_dict: dict[str, torch.Tensor],
         edge_index_dict: dict[tuple[str, str, str], torch.Tensor],
