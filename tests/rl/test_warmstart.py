@@ -160,7 +160,12 @@ def test_plain_mappo_stays_plain() -> None:
 
 @pytest.mark.parametrize(
     ("fields", "match"),
-    [({"warm_start": "optimus"}, "re-allocates"), ({"decoding": "best"}, "sample or greedy")],
+    [
+        ({"warm_start": "optimus"}, "re-allocates"),
+        ({"decoding": "best"}, "sample or greedy"),
+        ({"critic_warmup": -1}, "0 or more"),
+        ({"reward": "global"}, "local or team"),
+    ],
 )
 def test_bad_warm_start_options(tmp_path: Path, fields: dict[str, str], match: str) -> None:
     with pytest.raises(ConfigError, match=match):

@@ -557,6 +557,10 @@ def train_tapfinger(
             from edgesched.rl.tapfinger.warmstart import teacher
 
             teacher(fields["warm_start"])  # a ConfigError for an unknown or elastic one
+        if int(fields.get("critic_warmup", 0)) < 0:
+            raise ConfigError(
+                f"--critic-warmup {fields['critic_warmup']}: expected 0 or more PPO updates."
+            )
         if fields.get("reward", "local") not in ("local", "team"):
             raise ConfigError(f"--reward {fields['reward']}: expected local or team.")
         if fields.get("decoding", "sample") not in ("sample", "greedy"):
